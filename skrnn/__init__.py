@@ -1,0 +1,16 @@
+"""skrnn: recurrent neural networks over images as scikit-learn estimators."""
+
+from .cells import get_cell, list_cells, register_cell
+from .classifier import RNNImageClassifier
+from .sequence import ImageToSequence
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ImageToSequence",
+    "RNNImageClassifier",
+    "get_cell",
+    "list_cells",
+    "register_cell",
+    "__version__",
+]

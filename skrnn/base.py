@@ -1,0 +1,369 @@
+"""What every skrnn estimator shares: parameters, validation, the skorch net, training, inference.
+
+Each estimator adds only its torch module (``_module_params``), its loss (``_criterion_params``)
+and how its targets are shaped (``_encode_targets``), following the sklearn contract: ``__init__``
+only stores parameters and every check happens in ``fit``.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
+from skorch.dataset import ValidSplit
+
+from .cells import get_cell
+from .data import ArrayDataset, BatchLoader, as_batch_source
+from .losses import WeightedLoss
+from .net import SkrnnNet, StopOnNonFiniteLoss
+from .sequence import ORDERS, check_patch_size
+from .utils import resolve_device, seed_from, seeded, torch_threads
+from .validation import check_image_shape, check_images
+
+OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+
+SHARED_PARAMETERS_DOC = """cell : str or callable, default="gru"
+        The recurrent cell: a name from :func:`skrnn.cells.list_cells` (``"rnn"``, ``"lstm"``,
+        ``"gru"`` or a plugin) or a cell factory.
+    hidden_size : int or tuple of int, default=128
+        Units per recurrent layer. A tuple such as ``(64, 32)`` stacks layers of those sizes.
+    num_layers : int, default=1
+        Number of stacked recurrent layers of ``hidden_size`` units (int ``hidden_size`` only).
+    bidirectional : bool, default=True
+        Read each sequence in both directions and concatenate the two.
+    dropout : float, default=0.0
+        Dropout between recurrent layers and in the dense head.
+    max_epochs : int, default=30
+        Passes over the training data.
+    batch_size : int, default=32
+        Samples per gradient step.
+    lr : float, default=3e-3
+        Learning rate.
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, default="adam"
+    weight_decay : float, default=0.0
+        L2 penalty passed to the optimizer.
+    lr_schedule : {"onecycle", "cosine", "constant"}, default="onecycle"
+        How the learning rate moves during training: a one-cycle warm-up and annealing over
+        ``max_epochs`` (reaching ``lr`` at its peak), cosine annealing per epoch, or constant.
+    max_grad_norm : float or None, default=5.0
+        Clip the gradient norm to this value each step (None turns clipping off).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified for classifiers),
+        stop when the validation loss has not improved for ``n_iter_no_change`` epochs, and
+        restore the weights of the best epoch.
+    validation_fraction : float, default=0.1
+        Share of the training data held out when ``early_stopping=True``.
+    n_iter_no_change : int, default=5
+        Patience of early stopping, in epochs.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    n_threads : int or None, default=None
+        Torch CPU threads during ``fit`` and ``predict``. None keeps torch's setting, which
+        follows ``OMP_NUM_THREADS`` and the per-worker limits of joblib and sklearn's
+        ``n_jobs``, so parallel searches do not oversubscribe the cores.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling, dropout and the validation split. With an int,
+        refits on the CPU are bit-identical.
+    verbose : int, default=0
+        0 prints nothing; 1 shows a progress bar and a per-epoch table of losses and the
+        validation score.
+    warm_start : bool, default=False
+        Continue training the fitted network on the next ``fit`` instead of starting anew.
+    callbacks : list of skorch callbacks or (name, callback) pairs, default=None
+        Extra skorch callbacks, for power users."""
+
+
+def fill_shared_doc(cls):
+    """Put the shared parameter descriptions into a class docstring's ``{shared}`` slot."""
+    cls.__doc__ = cls.__doc__.replace("{shared}", SHARED_PARAMETERS_DOC)
+    return cls
+
+
+def _check_hidden_size(hidden_size, num_layers):
+    if isinstance(hidden_size, (tuple, list)):
+        if not hidden_size or not all(
+            isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1
+            for h in hidden_size
+        ):
+            raise ValueError(
+                f"hidden_size must be a positive int or a non-empty tuple of positive ints, "
+                f"got {hidden_size!r}."
+            )
+        if num_layers != 1:
+            raise ValueError(
+                f"hidden_size={tuple(hidden_size)!r} already gives one layer per entry; leave "
+                f"num_layers at 1 (got {num_layers})."
+            )
+        return tuple(int(h) for h in hidden_size)
+    return int(hidden_size)
+
+
+class BaseRNNEstimator(BaseEstimator):
+    """The base of every skrnn estimator. Not for direct use."""
+
+    _parameter_constraints: dict = {
+        "cell": [str, callable],
+        "hidden_size": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
+        "num_layers": [Interval(numbers.Integral, 1, None, closed="left")],
+        "bidirectional": ["boolean"],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "readout": [StrOptions({"last", "mean", "max"})],
+        "head": [tuple, list, None],
+        "image_shape": [tuple, list, None],
+        "order": [StrOptions(set(ORDERS))],
+        "patch_size": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list, None],
+        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "optimizer": [StrOptions(set(OPTIMIZERS)), type],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "lr_schedule": [StrOptions({"onecycle", "cosine", "constant"})],
+        "max_grad_norm": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "callbacks": [list, None],
+    }
+
+    # Set by subclasses.
+    _loss: str = "cross_entropy"
+    _stratify: bool = False
+    _valid_score: tuple | None = None
+    _fixed_image_size = True
+
+    # ----------------------------------------------------------------- hooks for subclasses
+    def _encode_targets(self, y, images, *, fitting: bool) -> np.ndarray:
+        """Validate ``y`` and return what the loss compares module outputs with."""
+        raise NotImplementedError
+
+    def _n_outputs(self) -> int:
+        raise NotImplementedError
+
+    def _criterion_params(self) -> dict:
+        return {}
+
+    def _module_class(self):
+        from .modules import SequenceModel
+
+        return SequenceModel
+
+    def _module_params(self) -> dict:
+        """Keyword arguments of the torch module; fitted attributes are available."""
+        return {
+            "image_shape": self.image_shape_,
+            "order": self.order,
+            "patch_size": self._patch_size,
+            "n_outputs": self._n_outputs(),
+            "cell": self.cell,
+            "hidden_size": self._hidden_size,
+            "num_layers": self.num_layers,
+            "bidirectional": self.bidirectional,
+            "dropout": self.dropout,
+            "readout": self.readout,
+            "head": tuple(self.head or ()),
+            "input_mean": self._input_mean,
+            "input_std": self._input_std,
+        }
+
+    # ----------------------------------------------------------------- validation
+    def _check_params(self):
+        self._validate_params()
+        get_cell(self.cell)
+        self._hidden_size = _check_hidden_size(self.hidden_size, self.num_layers)
+        if self.head is not None and not all(
+            isinstance(w, numbers.Integral) and w >= 1 for w in self.head
+        ):
+            raise ValueError(f"head must be a tuple of positive ints, got {self.head!r}.")
+        self._device = resolve_device(self.device)
+
+    def _check_X(self, X, *, reset: bool):
+        images = check_images(
+            self,
+            X,
+            reset=reset,
+            image_shape=check_image_shape(getattr(self, "image_shape", None)),
+            fixed_size=self._fixed_image_size,
+        )
+        if reset:
+            self._patch_size = check_patch_size(
+                getattr(self, "patch_size", None), getattr(self, "order", "rows"), self.image_shape_
+            )
+        return images
+
+    def _is_fitted(self) -> bool:
+        return hasattr(self, "net_")
+
+    # ----------------------------------------------------------------- training
+    def _input_statistics(self, images: np.ndarray):
+        """Per-channel mean and standard deviation, computed in slices to spare memory."""
+        channels = images.shape[-1]
+        total = np.zeros(channels)
+        total_sq = np.zeros(channels)
+        count = 0
+        step = max(1, (1 << 24) // max(1, images[0].size))
+        for start in range(0, len(images), step):
+            chunk = np.asarray(images[start : start + step], dtype=np.float64)
+            chunk = chunk.reshape(-1, channels)
+            total += chunk.sum(axis=0)
+            total_sq += np.square(chunk).sum(axis=0)
+            count += len(chunk)
+        mean = total / count
+        std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
+        std[std < 1e-8] = 1.0
+        return mean.tolist(), std.tolist()
+
+    def _build_net(self, n_train: int, seed: int, *, for_partial_fit: bool = False):
+        split = None
+        if self.early_stopping and not for_partial_fit:
+            split = ValidSplit(
+                self.validation_fraction, stratified=self._stratify, random_state=seed
+            )
+        callbacks = [("nonfinite_loss", StopOnNonFiniteLoss())]
+        if self.max_grad_norm is not None:
+            from skorch.callbacks import GradientNormClipping
+
+            callbacks.append(("clip", GradientNormClipping(self.max_grad_norm)))
+        if self.lr_schedule != "constant" and not for_partial_fit:
+            n_fit = n_train - (int(np.ceil(self.validation_fraction * n_train)) if split else 0)
+            callbacks.append(("lr_schedule", self._scheduler(max(n_fit, 1))))
+        if split is not None:
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(patience=self.n_iter_no_change, load_best=True),
+                )
+            )
+        if self.verbose:
+            callbacks.append(("progress_bar", ProgressBar()))
+        callbacks += list(self.callbacks or [])
+        optimizer = OPTIMIZERS.get(self.optimizer, self.optimizer)
+        return SkrnnNet(
+            module=self._module_class(),
+            criterion=WeightedLoss,
+            valid_score=self._valid_score if split is not None else None,
+            optimizer=optimizer,
+            lr=self.lr,
+            optimizer__weight_decay=self.weight_decay,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            iterator_train=BatchLoader,
+            iterator_train__shuffle=True,
+            iterator_valid=BatchLoader,
+            train_split=split,
+            callbacks=callbacks,
+            predict_nonlinearity=None,
+            warm_start=True,
+            verbose=int(self.verbose),
+            device=str(self._device),
+            **{f"module__{k}": v for k, v in self._module_params().items()},
+            **{f"criterion__{k}": v for k, v in self._criterion_params().items()},
+        )
+
+    def _scheduler(self, n_fit: int):
+        if self.lr_schedule == "cosine":
+            return LRScheduler(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=self.max_epochs)
+        steps_per_epoch = int(np.ceil(n_fit / self.batch_size))
+        return LRScheduler(
+            torch.optim.lr_scheduler.OneCycleLR,
+            max_lr=self.lr,
+            total_steps=self.max_epochs * steps_per_epoch,
+            step_every="batch",
+        )
+
+    def _fit(self, X, y, sample_weight=None, *, partial: bool = False):
+        """Validate, build or reuse the net, and train it; the body of ``fit``/``partial_fit``."""
+        self._check_params()
+        continuing = self._is_fitted() and (partial or self.warm_start)
+        images = self._check_X(X, reset=not continuing)
+        if len(images) < 2 and not partial:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 samples to fit, "
+                f"got n_samples={len(images)}."
+            )
+        targets = self._encode_targets(y, images, fitting=not continuing)
+        weights = self._sample_weights(targets, sample_weight, images)
+        seed = seed_from(self.random_state)
+        if not continuing:
+            self._input_mean, self._input_std = self._input_statistics(images)
+        dataset = ArrayDataset(as_batch_source(images), targets, weights)
+        with torch_threads(self.n_threads), seeded(seed, self._device):
+            if not continuing:
+                self.net_ = self._build_net(len(images), seed, for_partial_fit=partial)
+                self.net_.initialize()
+            epochs = 1 if partial else self.max_epochs
+            try:
+                self.net_.partial_fit(dataset, targets if self._stratify else None, epochs=epochs)
+            except KeyboardInterrupt:
+                warnings.warn(
+                    f"fit was interrupted after {len(self.net_.history)} epoch(s); the model "
+                    "keeps the weights of the last completed step.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+        self._record_history()
+        return self
+
+    def _sample_weights(self, targets, sample_weight, images):
+        if sample_weight is None:
+            return None
+        return _check_sample_weight(sample_weight, images[:, 0, 0, 0], dtype=np.float32)
+
+    def _record_history(self):
+        history = [
+            {key: value for key, value in epoch.items() if key != "batches"}
+            for epoch in self.net_.history
+        ]
+        self.history_ = history
+        self.n_iter_ = len(history)
+
+    # ----------------------------------------------------------------- inference
+    def _forward(self, X) -> np.ndarray:
+        """Raw module outputs for ``X``, in large batches under ``torch.inference_mode``."""
+        check_is_fitted(self, "net_")
+        images = self._check_X(X, reset=False)
+        return self._forward_images(images)
+
+    def _inference_batch_size(self) -> int:
+        return max(self.batch_size, 1024)
+
+    def _forward_images(self, images) -> np.ndarray:
+        module = self.net_.module_
+        device = self.net_.device
+        was_training = module.training
+        module.eval()
+        outputs = []
+        batch_size = self._inference_batch_size()
+        try:
+            with torch_threads(self.n_threads), torch.inference_mode():
+                for start in range(0, len(images), batch_size):
+                    chunk = np.asarray(images[start : start + batch_size])
+                    batch = torch.as_tensor(chunk, dtype=self._input_dtype()).to(device)
+                    outputs.append(module(batch).float().cpu())
+        finally:
+            module.train(was_training)
+        return torch.cat(outputs).numpy()
+
+    def _input_dtype(self):
+        return torch.float32
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = False
+        return tags

@@ -1,0 +1,104 @@
+"""The skorch net that every estimator holds as ``net_``, and the callbacks it uses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback, EpochTimer, PassthroughScoring, PrintLog
+from skorch.utils import to_tensor
+
+
+class ValidScore(Callback):
+    """Record a score on the validation batches of each epoch (e.g. ``valid_acc``).
+
+    Parameters
+    ----------
+    name : str
+        The history key.
+    score_func : callable
+        ``score_func(y_true, y_pred)`` on numpy arrays of the whole validation set, where
+        ``y_pred`` is the module's raw output.
+    """
+
+    def __init__(self, name, score_func):
+        self.name = name
+        self.score_func = score_func
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._y_true, self._y_pred = [], []
+
+    def on_batch_end(self, net, batch, training, y_pred=None, **kwargs):
+        if not training and y_pred is not None:
+            self._y_true.append(batch[1].detach().cpu())
+            self._y_pred.append(y_pred.detach().cpu())
+
+    def on_epoch_end(self, net, **kwargs):
+        if self._y_pred:
+            y_true = torch.cat(self._y_true).numpy()
+            y_pred = torch.cat(self._y_pred).float().numpy()
+            net.history.record(self.name, float(self.score_func(y_true, y_pred)))
+        self._y_true, self._y_pred = [], []
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or infinite loss."""
+
+
+class StopOnNonFiniteLoss(Callback):
+    """Stop training as soon as a training batch gives a NaN or infinite loss."""
+
+    def on_batch_end(self, net, training, loss=None, **kwargs):
+        if training and loss is not None and not torch.isfinite(loss).all():
+            epoch = len(net.history)
+            raise NonFiniteLossError(
+                f"The training loss became {loss.item()} in epoch {epoch}. The weights from "
+                "before this epoch were kept. Lower lr, scale the inputs or targets, or add "
+                "gradient clipping."
+            )
+
+
+class SkrnnNet(NeuralNet):
+    """A skorch ``NeuralNet`` whose batches may carry per-sample weights.
+
+    A batch's ``X`` is a tensor or ``{"X": tensor, "sample_weight": tensor}``; the weights go
+    to the criterion (:class:`skrnn.losses.WeightedLoss`), never to the module.
+    """
+
+    def __init__(self, module, criterion, *, valid_score=None, **kwargs):
+        self.valid_score = valid_score
+        super().__init__(module, criterion, **kwargs)
+
+    @property
+    def _default_callbacks(self):
+        callbacks = [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+            ("valid_loss", PassthroughScoring(name="valid_loss")),
+        ]
+        if self.valid_score is not None:
+            callbacks.append(("valid_score", ValidScore(*self.valid_score)))
+        callbacks.append(("print_log", PrintLog()))
+        return callbacks
+
+    def infer(self, x, **fit_params):
+        if isinstance(x, Mapping):
+            x = x["X"]
+        return self.module_(to_tensor(x, device=self.device), **fit_params)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        sample_weight = X.get("sample_weight") if isinstance(X, Mapping) else None
+        if sample_weight is not None:
+            sample_weight = to_tensor(sample_weight, device=self.device)
+        return self.criterion_(y_pred, to_tensor(y_true, device=self.device), sample_weight)
+
+
+def accuracy_from_logits(y_true: np.ndarray, logits: np.ndarray) -> float:
+    """Accuracy of class logits ``(n, K)`` (or one binary logit ``(n, 1)``) against labels."""
+    if logits.ndim == 2 and logits.shape[1] == 1:
+        predicted = (logits[:, 0] > 0).astype(np.int64)
+    else:
+        predicted = logits.argmax(axis=1)
+    return float((predicted == y_true).mean())

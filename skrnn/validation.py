@@ -1,0 +1,125 @@
+"""Input validation at the edge: every public ``fit`` / ``predict`` checks its images here."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.utils.validation import check_array, validate_data
+
+
+def check_image_shape(image_shape) -> tuple[int, int, int] | None:
+    """Validate an ``image_shape`` parameter; return ``(H, W, C)`` or ``None``."""
+    if image_shape is None:
+        return None
+    if (
+        not isinstance(image_shape, (tuple, list))
+        or len(image_shape) not in (2, 3)
+        or not all(isinstance(s, numbers.Integral) and s >= 1 for s in image_shape)
+    ):
+        raise ValueError(
+            "image_shape must be (height, width) or (height, width, channels) with positive "
+            f"ints, got {image_shape!r}."
+        )
+    height, width, *rest = (int(s) for s in image_shape)
+    return height, width, rest[0] if rest else 1
+
+
+def _format_shape(shape) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def check_images(
+    estimator,
+    X,
+    *,
+    reset: bool,
+    image_shape: tuple[int, int, int] | None = None,
+    fixed_size: bool = True,
+    dtype="numeric",
+):
+    """Validate ``X`` and return it as an image batch ``(n, H, W, C)`` without copying.
+
+    ``X`` may be images ``(n, H, W)`` / ``(n, H, W, C)``, flat rows ``(n, H * W * C)`` together
+    with ``image_shape``, or a 2-D array without it, read as a column image ``(n_features, 1)``
+    so that rows or pixels make a univariate sequence. ``uint8`` arrays and memory maps stay as
+    they are; casting to float happens batch by batch later.
+
+    On ``reset`` it records ``n_features_in_`` (values per sample), ``image_shape_``
+    ``(H, W, C)`` and the input layout on ``estimator``; otherwise it checks ``X`` against
+    them. With ``fixed_size=False`` the height and width may differ from fit time (only the
+    channel count must match).
+    """
+    if not hasattr(X, "ndim") or not hasattr(X, "shape"):
+        if hasattr(X, "__array__") or isinstance(X, (list, tuple)):
+            X = np.asarray(X)
+        else:
+            raise TypeError(
+                f"X must be an array-like of images, got {type(X).__name__}. Expected a numpy "
+                "array of shape (n, H, W), (n, H, W, C) or (n, H * W * C)."
+            )
+    if hasattr(X, "detach"):  # a torch tensor
+        X = X.detach().cpu().numpy()
+    name = type(estimator).__name__
+    if X.ndim <= 2:  # sklearn's own message, with its reshape hint, for 0-D and 1-D input
+        X = validate_data(estimator, X, reset=reset, dtype=dtype, copy=False)
+    elif X.ndim in (3, 4):
+        validate_data(estimator, X, reset=reset, skip_check_array=True, ensure_2d=False)
+        X = check_array(X, allow_nd=True, dtype=dtype, copy=False, input_name="X")
+    else:
+        raise ValueError(
+            f"X has {X.ndim} dimension(s) (shape {_format_shape(X.shape)}), but {name} expects "
+            "images (n, H, W) or (n, H, W, C), flat rows (n, H * W * C) with image_shape, or "
+            "sequences (n, T, F)."
+        )
+
+    n_samples = X.shape[0]
+    if X.ndim == 2:
+        if image_shape is not None:
+            height, width, channels = image_shape
+            if height * width * channels != X.shape[1]:
+                raise ValueError(
+                    f"X has {X.shape[1]} values per sample, but image_shape="
+                    f"{_format_shape(image_shape)} needs {height * width * channels}."
+                )
+            images = X.reshape(n_samples, height, width, channels)
+        else:
+            images = X.reshape(n_samples, X.shape[1], 1, 1)
+    else:
+        images = X if X.ndim == 4 else X.reshape(X.shape + (1,))
+        if image_shape is not None and images.shape[1:] != image_shape:
+            given = image_shape if image_shape[2] != 1 else image_shape[:2]
+            raise ValueError(
+                f"X holds images of shape {_format_shape(X.shape[1:])}, but image_shape="
+                f"{_format_shape(given)} was given; leave image_shape=None for image arrays or "
+                "make it match."
+            )
+    if min(images.shape[1:]) < 1:
+        raise ValueError(f"X has images of shape {_format_shape(X.shape[1:])} with no pixels.")
+
+    if reset:
+        estimator.n_features_in_ = int(np.prod(images.shape[1:]))
+        estimator.image_shape_ = tuple(int(s) for s in images.shape[1:])
+        estimator._input_layout = tuple(int(s) for s in X.shape[1:])
+        return images
+
+    fitted = estimator.image_shape_
+    if fixed_size and images.shape[1:] != fitted:
+        raise ValueError(
+            f"X has images of shape {_format_shape(X.shape[1:])} but this {name} was fitted on "
+            f"{_format_shape(estimator._input_layout)}."
+        )
+    if not fixed_size and images.shape[3] != fitted[2]:
+        raise ValueError(
+            f"X has images with {images.shape[3]} channel(s) but this {name} was fitted on "
+            f"images with {fitted[2]}."
+        )
+    return images
+
+
+def check_target_length(images, y) -> None:
+    """Raise a clear error when ``X`` and ``y`` do not have the same number of samples."""
+    if len(y) != len(images):
+        raise ValueError(
+            f"X and y have different numbers of samples: X has {len(images)}, y has {len(y)}."
+        )
