@@ -15,13 +15,13 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
-from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
+from skorch.callbacks import EarlyStopping, GradientNormClipping, ProgressBar
 from skorch.dataset import ValidSplit
 
 from .cells import get_cell
 from .data import ArrayDataset, BatchLoader, as_batch_source
 from .losses import WeightedLoss
-from .net import SkrnnNet, StopOnNonFiniteLoss
+from .net import LRSchedule, SkrnnNet, StopOnNonFiniteLoss
 from .sequence import ORDERS, check_patch_size
 from .utils import resolve_device, seed_from, seeded, torch_threads
 from .validation import check_image_shape, check_images
@@ -186,10 +186,9 @@ class BaseRNNEstimator(BaseEstimator):
         self._validate_params()
         get_cell(self.cell)
         self._hidden_size = _check_hidden_size(self.hidden_size, self.num_layers)
-        if self.head is not None and not all(
-            isinstance(w, numbers.Integral) and w >= 1 for w in self.head
-        ):
-            raise ValueError(f"head must be a tuple of positive ints, got {self.head!r}.")
+        head = getattr(self, "head", None)
+        if head is not None and not all(isinstance(w, numbers.Integral) and w >= 1 for w in head):
+            raise ValueError(f"head must be a tuple of positive ints, got {head!r}.")
         self._device = resolve_device(self.device)
 
     def _check_X(self, X, *, reset: bool):
@@ -228,35 +227,48 @@ class BaseRNNEstimator(BaseEstimator):
         std[std < 1e-8] = 1.0
         return mean.tolist(), std.tolist()
 
-    def _build_net(self, n_train: int, seed: int, *, for_partial_fit: bool = False):
+    def _training_setup(self, n_train: int, seed: int, *, partial: bool) -> dict:
+        """The net settings of one training call: validation split, schedule, early stopping.
+
+        Partial fits train on every sample at a constant learning rate; full fits follow
+        ``early_stopping`` and ``lr_schedule``, with a fresh schedule on every call so warm
+        starts work too.
+        """
         split = None
-        if self.early_stopping and not for_partial_fit:
+        if self.early_stopping and not partial:
             split = ValidSplit(
                 self.validation_fraction, stratified=self._stratify, random_state=seed
             )
-        callbacks = [("nonfinite_loss", StopOnNonFiniteLoss())]
-        if self.max_grad_norm is not None:
-            from skorch.callbacks import GradientNormClipping
-
-            callbacks.append(("clip", GradientNormClipping(self.max_grad_norm)))
-        if self.lr_schedule != "constant" and not for_partial_fit:
+        schedule = None
+        if self.lr_schedule != "constant" and not partial:
             n_fit = n_train - (int(np.ceil(self.validation_fraction * n_train)) if split else 0)
-            callbacks.append(("lr_schedule", self._scheduler(max(n_fit, 1))))
+            steps = self.max_epochs * int(np.ceil(max(n_fit, 1) / self.batch_size))
+            schedule = LRSchedule(self.lr_schedule, steps, self.lr)
+        stopping = None
         if split is not None:
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(patience=self.n_iter_no_change, load_best=True),
-                )
-            )
+            stopping = EarlyStopping(patience=self.n_iter_no_change, load_best=True)
+        callbacks = [("nonfinite_loss", StopOnNonFiniteLoss())]
+        if schedule is not None:
+            callbacks.append(("lr_schedule", schedule))
+        if stopping is not None:
+            callbacks.append(("early_stopping", stopping))
+        if self.max_grad_norm is not None:
+            callbacks.append(("clip", GradientNormClipping(self.max_grad_norm)))
         if self.verbose:
             callbacks.append(("progress_bar", ProgressBar()))
         callbacks += list(self.callbacks or [])
+        return {
+            "train_split": split,
+            "valid_score": self._valid_score if split is not None else None,
+            "callbacks": callbacks,
+        }
+
+    def _build_net(self, setup: dict):
         optimizer = OPTIMIZERS.get(self.optimizer, self.optimizer)
         return SkrnnNet(
             module=self._module_class(),
             criterion=WeightedLoss,
-            valid_score=self._valid_score if split is not None else None,
+            valid_score=setup["valid_score"],
             optimizer=optimizer,
             lr=self.lr,
             optimizer__weight_decay=self.weight_decay,
@@ -265,25 +277,14 @@ class BaseRNNEstimator(BaseEstimator):
             iterator_train=BatchLoader,
             iterator_train__shuffle=True,
             iterator_valid=BatchLoader,
-            train_split=split,
-            callbacks=callbacks,
+            train_split=setup["train_split"],
+            callbacks=setup["callbacks"],
             predict_nonlinearity=None,
             warm_start=True,
             verbose=int(self.verbose),
             device=str(self._device),
             **{f"module__{k}": v for k, v in self._module_params().items()},
             **{f"criterion__{k}": v for k, v in self._criterion_params().items()},
-        )
-
-    def _scheduler(self, n_fit: int):
-        if self.lr_schedule == "cosine":
-            return LRScheduler(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=self.max_epochs)
-        steps_per_epoch = int(np.ceil(n_fit / self.batch_size))
-        return LRScheduler(
-            torch.optim.lr_scheduler.OneCycleLR,
-            max_lr=self.lr,
-            total_steps=self.max_epochs * steps_per_epoch,
-            step_every="batch",
         )
 
     def _fit(self, X, y, sample_weight=None, *, partial: bool = False):
@@ -301,10 +302,17 @@ class BaseRNNEstimator(BaseEstimator):
         seed = seed_from(self.random_state)
         if not continuing:
             self._input_mean, self._input_std = self._input_statistics(images)
-        dataset = ArrayDataset(as_batch_source(images), targets, weights)
+        dataset = self._make_dataset(images, targets, weights)
         with torch_threads(self.n_threads), seeded(seed, self._device):
-            if not continuing:
-                self.net_ = self._build_net(len(images), seed, for_partial_fit=partial)
+            setup = self._training_setup(len(images), seed, partial=partial)
+            if continuing:
+                # The default callbacks depend on valid_score, so it goes first.
+                self.net_.set_params(
+                    valid_score=setup["valid_score"], train_split=setup["train_split"]
+                )
+                self.net_.set_params(callbacks=setup["callbacks"])
+            else:
+                self.net_ = self._build_net(setup)
                 self.net_.initialize()
             epochs = 1 if partial else self.max_epochs
             try:
@@ -318,6 +326,14 @@ class BaseRNNEstimator(BaseEstimator):
                 )
         self._record_history()
         return self
+
+    def _make_dataset(self, images, targets, weights):
+        """The training data set the net reads: the images, their targets and sample weights.
+
+        An estimator whose module reads something other than the images (for example integer
+        codes built in ``_encode_targets``) overrides this.
+        """
+        return ArrayDataset(as_batch_source(images), targets, weights)
 
     def _sample_weights(self, targets, sample_weight, images):
         if sample_weight is None:

@@ -43,6 +43,52 @@ class ValidScore(Callback):
         self._y_true, self._y_pred = [], []
 
 
+class LRSchedule(Callback):
+    """A one-cycle or cosine learning-rate schedule that starts afresh with every training call.
+
+    Parameters
+    ----------
+    kind : {"onecycle", "cosine"}
+        One-cycle warms up to ``max_lr`` and anneals (Smith, 2018); cosine anneals from the
+        optimizer's learning rate towards zero.
+    total_steps : int
+        Optimizer steps the schedule spans (epochs times batches per epoch); steps beyond it
+        keep the final learning rate.
+    max_lr : float
+        The peak learning rate of the one-cycle schedule.
+    """
+
+    def __init__(self, kind, total_steps, max_lr):
+        self.kind = kind
+        self.total_steps = total_steps
+        self.max_lr = max_lr
+
+    def on_train_begin(self, net, **kwargs):
+        optimizer = net.optimizer_
+        for group in optimizer.param_groups:
+            group["lr"] = self.max_lr
+            group.pop("initial_lr", None)
+        total = max(1, int(self.total_steps))
+        if self.kind == "onecycle":
+            self.scheduler_ = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=self.max_lr, total_steps=total
+            )
+        else:
+            self.scheduler_ = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+        self.steps_ = 0
+        self.total_ = total
+
+    def on_batch_end(self, net, training, **kwargs):
+        if training and self.steps_ < self.total_ - 1:
+            self.scheduler_.step()
+            self.steps_ += 1
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("scheduler_", None)  # holds the optimizer; rebuilt by the next training call
+        return state
+
+
 class NonFiniteLossError(FloatingPointError):
     """Training produced a NaN or infinite loss."""
 

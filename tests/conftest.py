@@ -1,0 +1,31 @@
+import numpy as np
+import pytest
+
+from skrnn.datasets import load_digits_images
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """A small, fixed slice of the bundled digits: (images, labels)."""
+    X, y = load_digits_images(return_X_y=True)
+    return X[:400], y[:400]
+
+
+@pytest.fixture(scope="session")
+def digits_split():
+    X, y = load_digits_images(return_X_y=True)
+    return X[:600], y[:600], X[600:900], y[600:900]
+
+
+@pytest.fixture
+def tiny():
+    """Keyword arguments for a tiny, fast, seeded network."""
+    return dict(hidden_size=16, max_epochs=4, batch_size=32, lr=1e-2, random_state=0)
+
+
+def images(n=20, height=6, width=5, channels=None, dtype=np.float32, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = (n, height, width) if channels is None else (n, height, width, channels)
+    if dtype == np.uint8:
+        return rng.integers(0, 256, size=shape, dtype=np.uint8)
+    return rng.random(shape).astype(dtype)
