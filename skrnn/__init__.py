@@ -2,6 +2,8 @@
 
 from .cells import get_cell, list_cells, register_cell
 from .classifier import RNNImageClassifier
+from .regressor import RNNImageRegressor
+from .segmenter import RNNSegmenter
 from .sequence import ImageToSequence
 
 __version__ = "0.1.0"
@@ -9,6 +11,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ImageToSequence",
     "RNNImageClassifier",
+    "RNNImageRegressor",
+    "RNNSegmenter",
     "get_cell",
     "list_cells",
     "register_cell",

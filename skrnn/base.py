@@ -42,8 +42,9 @@ SHARED_PARAMETERS_DOC = """cell : str or callable, default="gru"
         Number of stacked recurrent layers of ``hidden_size`` units (int ``hidden_size`` only).
     bidirectional : bool, default=True
         Read each sequence in both directions and concatenate the two.
-    dropout : float, default=0.0
-        Dropout between recurrent layers and in the dense head.
+    dropout : float, default=0.5 for the classifier, 0.0 otherwise
+        Dropout between recurrent layers and in the dense head (including before the output
+        layer).
     max_epochs : int, default=30
         Passes over the training data.
     batch_size : int, default=32
@@ -139,6 +140,8 @@ class BaseRNNEstimator(BaseEstimator):
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "callbacks": [list, None],
+        "embedding_dim": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "n_tokens": [Interval(numbers.Integral, 1, None, closed="left"), None],
     }
 
     # Set by subclasses.
@@ -179,7 +182,33 @@ class BaseRNNEstimator(BaseEstimator):
             "head": tuple(self.head or ()),
             "input_mean": self._input_mean,
             "input_std": self._input_std,
+            "n_tokens": self.n_tokens_ if self._embeds() else None,
+            "embedding_dim": getattr(self, "embedding_dim", None),
         }
+
+    # ----------------------------------------------------------------- token inputs
+    def _embeds(self) -> bool:
+        """Whether inputs are integer ids (tokens or pixel levels) embedded as vectors."""
+        return getattr(self, "embedding_dim", None) is not None
+
+    def _check_tokens(self, images, *, reset: bool) -> None:
+        """Check integer ids for the embedding; on ``reset`` learn ``n_tokens_``."""
+        if not np.issubdtype(images.dtype, np.integer):
+            raise ValueError(
+                f"embedding_dim is set, so X must hold integer token ids, but it has dtype "
+                f"{images.dtype}. Pass integer ids in [0, n_tokens), or leave embedding_dim=None "
+                "for real-valued inputs."
+            )
+        low, high = int(images.min()), int(images.max())
+        if low < 0:
+            raise ValueError(f"Token ids must be >= 0, but X contains {low}.")
+        if reset:
+            self.n_tokens_ = int(self.n_tokens) if self.n_tokens is not None else high + 1
+        if high >= self.n_tokens_:
+            raise ValueError(
+                f"X contains token id {high}, but this model knows ids 0 to {self.n_tokens_ - 1} "
+                f"(n_tokens={self.n_tokens_})."
+            )
 
     # ----------------------------------------------------------------- validation
     def _check_params(self):
@@ -297,11 +326,15 @@ class BaseRNNEstimator(BaseEstimator):
                 f"{type(self).__name__} needs at least 2 samples to fit, "
                 f"got n_samples={len(images)}."
             )
+        if self._embeds():
+            self._check_tokens(images, reset=not continuing)
         targets = self._encode_targets(y, images, fitting=not continuing)
         weights = self._sample_weights(targets, sample_weight, images)
         seed = seed_from(self.random_state)
-        if not continuing:
+        if not continuing and not self._embeds():
             self._input_mean, self._input_std = self._input_statistics(images)
+        elif not continuing:
+            self._input_mean, self._input_std = [0.0], [1.0]
         dataset = self._make_dataset(images, targets, weights)
         with torch_threads(self.n_threads), seeded(seed, self._device):
             setup = self._training_setup(len(images), seed, partial=partial)
@@ -333,7 +366,8 @@ class BaseRNNEstimator(BaseEstimator):
         An estimator whose module reads something other than the images (for example integer
         codes built in ``_encode_targets``) overrides this.
         """
-        return ArrayDataset(as_batch_source(images), targets, weights)
+        dtype = self._input_dtype()
+        return ArrayDataset(as_batch_source(images, dtype), targets, weights, dtype=dtype)
 
     def _sample_weights(self, targets, sample_weight, images):
         if sample_weight is None:
@@ -353,6 +387,8 @@ class BaseRNNEstimator(BaseEstimator):
         """Raw module outputs for ``X``, in large batches under ``torch.inference_mode``."""
         check_is_fitted(self, "net_")
         images = self._check_X(X, reset=False)
+        if self._embeds():
+            self._check_tokens(images, reset=False)
         return self._forward_images(images)
 
     def _inference_batch_size(self) -> int:
@@ -376,7 +412,7 @@ class BaseRNNEstimator(BaseEstimator):
         return torch.cat(outputs).numpy()
 
     def _input_dtype(self):
-        return torch.float32
+        return torch.long if self._embeds() else torch.float32
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -48,6 +48,15 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
         Share of each target label spread over all classes in the cross-entropy loss (as in
         :class:`torch.nn.CrossEntropyLoss`); it keeps the network from growing over-confident
         on small data sets.
+    loss : {"cross_entropy", "binary_cross_entropy"}, default="cross_entropy"
+        ``"binary_cross_entropy"`` gives a two-class problem one output unit with a sigmoid
+        (as a Keras ``Dense(1, activation="sigmoid")``); the API stays the same, with two
+        columns in ``predict_proba``.
+    embedding_dim : int, default=None
+        Treat ``X`` as integer ids (token sequences ``(n, T)``, or images of discrete levels)
+        and embed each id as a vector of this size before the recurrent layers.
+    n_tokens : int, default=None
+        Number of distinct ids for the embedding; inferred as ``X.max() + 1`` when None.
 
     Attributes
     ----------
@@ -64,6 +73,8 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
         and ``valid_acc``).
     n_iter_ : int
         Epochs trained.
+    n_tokens_ : int
+        Size of the embedding's vocabulary, when ``embedding_dim`` is set.
 
     Examples
     --------
@@ -81,6 +92,7 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
         **BaseRNNEstimator._parameter_constraints,
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "label_smoothing": [Interval(numbers.Real, 0, 1, closed="left")],
+        "loss": [StrOptions({"cross_entropy", "binary_cross_entropy"})],
     }
     _stratify = True
     _valid_score = ("valid_acc", accuracy_from_logits)
@@ -91,7 +103,7 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
         hidden_size=128,
         num_layers=1,
         bidirectional=True,
-        dropout=0.0,
+        dropout=0.5,
         readout="last",
         head=None,
         image_shape=None,
@@ -109,6 +121,9 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
         n_iter_no_change=5,
         class_weight=None,
         label_smoothing=0.1,
+        loss="cross_entropy",
+        embedding_dim=None,
+        n_tokens=None,
         device="auto",
         n_threads=None,
         random_state=None,
@@ -138,6 +153,9 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
+        self.loss = loss
+        self.embedding_dim = embedding_dim
+        self.n_tokens = n_tokens
         self.device = device
         self.n_threads = n_threads
         self.random_state = random_state
@@ -198,14 +216,14 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
         -------
         proba : ndarray of shape (n, n_classes)
         """
-        logits = self._forward(X).astype(np.float64)
+        logits = self._logits(X)
         logits -= logits.max(axis=1, keepdims=True)
         proba = np.exp(logits)
         return proba / proba.sum(axis=1, keepdims=True)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`."""
-        logits = self._forward(X).astype(np.float64)
+        logits = self._logits(X)
         logits -= logits.max(axis=1, keepdims=True)
         return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
 
@@ -216,8 +234,15 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
         -------
         labels : ndarray of shape (n,)
         """
-        logits = self._forward(X)
+        logits = self._logits(X)
         return self.classes_[logits.argmax(axis=1)]
+
+    def _logits(self, X) -> np.ndarray:
+        """Class logits ``(n, n_classes)``; a single sigmoid unit z becomes ``[0, z]``."""
+        logits = self._forward(X).astype(np.float64)
+        if logits.shape[1] == 1:
+            logits = np.hstack([np.zeros_like(logits), logits])
+        return logits
 
     # ----------------------------------------------------------------- hooks
     def _encode_targets(self, y, images, *, fitting):
@@ -240,6 +265,11 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
                 raise ValueError(
                     f"RNNImageClassifier needs samples of at least two classes; y has only "
                     f"class {self.classes_[0]!r}."
+                )
+            if self.loss == "binary_cross_entropy" and len(self.classes_) != 2:
+                raise ValueError(
+                    f"loss='binary_cross_entropy' is for two classes, but y has "
+                    f"{len(self.classes_)}; use loss='cross_entropy' for more."
                 )
             self._class_weight = self._compute_class_weight(encoder.transform(y))
         unknown = np.setdiff1d(np.unique(y), self.classes_)
@@ -268,11 +298,11 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
         return [float(self.class_weight.get(label, 1.0)) for label in self.classes_.tolist()]
 
     def _n_outputs(self):
-        return len(self.classes_)
+        return 1 if self.loss == "binary_cross_entropy" else len(self.classes_)
 
     def _criterion_params(self):
         return {
-            "kind": "cross_entropy",
+            "kind": self.loss,
             "class_weight": self._class_weight,
             "label_smoothing": self.label_smoothing,
         }

@@ -45,3 +45,146 @@ def load_digits_images(*, n_class: int = 10, return_X_y: bool = False):
         target_names=digits.target_names,
         DESCR=digits.DESCR,
     )
+
+
+SHAPE_NAMES = ("background", "circle", "rectangle", "triangle")
+
+
+def _shape_mask(kind: int, center, size: float, rng, yy, xx) -> np.ndarray:
+    """The pixels covered by one shape of ``kind`` (1 circle, 2 rectangle, 3 triangle)."""
+    cy, cx = center
+    if kind == 1:
+        return (yy - cy) ** 2 + (xx - cx) ** 2 <= size**2
+    if kind == 2:
+        half_h, half_w = size * rng.uniform(0.6, 1.0, size=2)
+        return (np.abs(yy - cy) <= half_h) & (np.abs(xx - cx) <= half_w)
+    # An equilateral triangle at a random rotation, a little larger than the other shapes so
+    # that the three have similar areas.
+    angles = rng.uniform(0, 2 * np.pi) + np.array([0.0, 2.0, 4.0]) * np.pi / 3
+    radius = 1.5 * size
+    vy, vx = cy + radius * np.sin(angles), cx + radius * np.cos(angles)
+    inside = np.ones(yy.shape, dtype=bool)
+    for i in range(3):
+        j = (i + 1) % 3
+        # Counter-clockwise vertices: the inside is to the left of every edge.
+        cross = (vx[j] - vx[i]) * (yy - vy[i]) - (vy[j] - vy[i]) * (xx - vx[i])
+        inside &= cross >= 0
+    return inside
+
+
+def make_shapes(
+    n_samples: int = 100,
+    *,
+    image_size: int | tuple[int, int] = 32,
+    max_shapes: int = 3,
+    noise: float = 0.1,
+    random_state=None,
+    return_X_y: bool = False,
+):
+    """Make a synthetic segmentation data set: noisy images of shapes and their label masks.
+
+    Each image holds between one and ``max_shapes`` shapes (circles, axis-aligned rectangles
+    and rotated triangles) of random sizes at random, non-touching positions, over a
+    background of random level, plus Gaussian noise. Every shape gets its own random
+    intensity drawn from the same range whatever its kind, so brightness separates shapes
+    from the background but says nothing about their class: a segmenter must recognise the
+    form. The mask labels each pixel with its shape's class, 0 for background.
+
+    Parameters
+    ----------
+    n_samples : int, default=100
+        Number of images.
+    image_size : int or tuple of int, default=32
+        Height and width of the images (an int for square images).
+    max_shapes : int, default=3
+        Largest number of shapes per image (each image has between 1 and ``max_shapes``).
+    noise : float, default=0.1
+        Standard deviation of the Gaussian noise added to every pixel.
+    random_state : int, RandomState instance or None, default=None
+        Seed for reproducible data sets.
+    return_X_y : bool, default=False
+        Return ``(images, masks)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : Bunch
+        ``images`` (and its alias ``data``) of shape (n_samples, H, W), float64, values
+        roughly in [0, 1]; ``target`` (the masks) of shape (n_samples, H, W), int64, with
+        0 = background, 1 = circle, 2 = rectangle, 3 = triangle; ``target_names``; ``DESCR``.
+        Or ``(images, masks)`` with ``return_X_y=True``.
+
+    Examples
+    --------
+    >>> from skrnn.datasets import make_shapes
+    >>> X, Y = make_shapes(n_samples=10, image_size=24, random_state=0, return_X_y=True)
+    >>> X.shape, Y.shape
+    ((10, 24, 24), (10, 24, 24))
+    >>> sorted(set(Y.ravel().tolist())) <= [0, 1, 2, 3]
+    True
+    """
+    import numbers
+
+    from sklearn.utils import check_random_state
+
+    if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
+    if isinstance(image_size, numbers.Integral):
+        image_size = (image_size, image_size)
+    if (
+        not isinstance(image_size, (tuple, list))
+        or len(image_size) != 2
+        or not all(isinstance(s, numbers.Integral) and s >= 8 for s in image_size)
+    ):
+        raise ValueError(
+            f"image_size must be an int or a pair (height, width) of ints of at least 8, "
+            f"got {image_size!r}."
+        )
+    if not isinstance(max_shapes, numbers.Integral) or max_shapes < 1:
+        raise ValueError(f"max_shapes must be a positive int, got {max_shapes!r}.")
+    if not isinstance(noise, numbers.Real) or noise < 0:
+        raise ValueError(f"noise must be a non-negative number, got {noise!r}.")
+
+    rng = check_random_state(random_state)
+    height, width = int(image_size[0]), int(image_size[1])
+    # Pixel centres, so shape edges fall between pixels consistently at any position.
+    yy, xx = np.mgrid[0:height, 0:width] + 0.5
+    short_side = min(height, width)
+    images = np.empty((n_samples, height, width))
+    masks = np.zeros((n_samples, height, width), dtype=np.int64)
+    for i in range(n_samples):
+        image = np.full((height, width), rng.uniform(0.0, 0.2))
+        mask = masks[i]
+        for _ in range(rng.randint(1, max_shapes + 1)):
+            kind = rng.randint(1, len(SHAPE_NAMES))
+            for _attempt in range(20):
+                size = rng.uniform(0.1, 0.2) * short_side
+                margin = 1.5 * size
+                center = (
+                    rng.uniform(margin, height - margin),
+                    rng.uniform(margin, width - margin),
+                )
+                covered = _shape_mask(kind, center, size, rng, yy, xx)
+                # Keep a gap of one pixel so that no two shapes touch.
+                grown = covered.copy()
+                grown[1:] |= covered[:-1]
+                grown[:-1] |= covered[1:]
+                grown[:, 1:] |= covered[:, :-1]
+                grown[:, :-1] |= covered[:, 1:]
+                if covered.any() and not (mask[grown] != 0).any():
+                    mask[covered] = kind
+                    image[covered] = rng.uniform(0.4, 1.0)
+                    break
+        images[i] = image + noise * rng.standard_normal((height, width))
+    if return_X_y:
+        return images, masks
+    return Bunch(
+        data=images,
+        images=images,
+        target=masks,
+        target_names=np.asarray(SHAPE_NAMES),
+        DESCR=(
+            "Synthetic shapes segmentation data set made by skrnn.datasets.make_shapes: "
+            f"{n_samples} noisy {height}x{width} images of circles, rectangles and triangles "
+            "with per-pixel masks (0 background, 1 circle, 2 rectangle, 3 triangle)."
+        ),
+    )

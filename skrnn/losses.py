@@ -23,7 +23,8 @@ class WeightedLoss(nn.Module):
     ignore_index : int, optional
         Targets equal to this value count neither in the loss nor in its normaliser.
     label_smoothing : float, default=0.0
-        For ``cross_entropy``: the share of each target spread evenly over all classes.
+        For the classification losses: the share of each target spread evenly over all
+        classes.
 
     The result is ``sum(w_i * loss_i) / sum(w_i)`` over every non-ignored element, where
     ``w_i`` is the product of the sample weight and the class weight of the element's target,
@@ -55,8 +56,10 @@ class WeightedLoss(nn.Module):
                     y_pred, y_true, reduction="none", label_smoothing=self.label_smoothing
                 )
             else:
+                target = y_true.to(y_pred.dtype)
+                target = target * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
                 elementwise = F.binary_cross_entropy_with_logits(
-                    y_pred.reshape(y_true.shape), y_true.to(y_pred.dtype), reduction="none"
+                    y_pred.reshape(y_true.shape), target, reduction="none"
                 )
             if self.class_weight is not None:
                 weight = self.class_weight[y_true]

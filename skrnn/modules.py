@@ -93,8 +93,9 @@ class Standardize(nn.Module):
 class SequenceModel(nn.Module):
     """Images ``(B, H, W, C)`` → sequences → recurrent encoder → readout → dense head.
 
-    With ``n_tokens`` set, the input holds integer token ids ``(B, T)`` (as a ``(B, T, 1, 1)``
-    image) that an embedding turns into vectors before the recurrent layers.
+    With ``n_tokens`` set, the input holds integer ids (token sequences ``(B, T)`` arrive as
+    ``(B, T, 1, 1)`` images; pixel levels as they are) that an embedding turns into vectors
+    before the image is read as a sequence.
     """
 
     def __init__(
@@ -122,13 +123,15 @@ class SequenceModel(nn.Module):
         self.readout = readout
         self.bidirectional = bidirectional
         if n_tokens is not None:
+            # Each value (a token id, or a pixel level) becomes a vector of embedding_dim.
             self.embedding = nn.Embedding(n_tokens, embedding_dim)
             self.standardize = None
-            input_size = embedding_dim
+            height, width, channels = image_shape
+            image_shape = (height, width, channels * embedding_dim)
         else:
             self.embedding = None
             self.standardize = Standardize(input_mean, input_std)
-            input_size = sequence_shape(image_shape, order, patch_size)[1]
+        input_size = sequence_shape(image_shape, order, patch_size)[1]
         self.encoder = RecurrentEncoder(
             input_size, cell, hidden_size, num_layers, bidirectional, dropout
         )
@@ -137,8 +140,11 @@ class SequenceModel(nn.Module):
     def sequences(self, images):
         """The (embedded or standardised) sequences ``(B, T, F)`` the encoder reads."""
         if self.embedding is not None:
-            return self.embedding(images.reshape(images.shape[0], -1).long())
-        return images_to_sequences(self.standardize(images), self.order, self.patch_size)
+            embedded = self.embedding(images.long())  # (B, H, W, C, E)
+            images = embedded.reshape(embedded.shape[:3] + (-1,))
+        else:
+            images = self.standardize(images)
+        return images_to_sequences(images, self.order, self.patch_size)
 
     def forward(self, images):
         outputs = self.encoder(self.sequences(images))

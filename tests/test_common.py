@@ -2,12 +2,13 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skrnn import ImageToSequence, RNNImageClassifier
+from skrnn import ImageToSequence, RNNImageClassifier, RNNImageRegressor
 
 # Small networks keep the checks fast; the checks themselves are sklearn's, unchanged.
 ESTIMATORS = [
     ImageToSequence(),
     RNNImageClassifier(hidden_size=16, max_epochs=15, batch_size=16, lr=1e-2, random_state=0),
+    RNNImageRegressor(hidden_size=32, max_epochs=20, batch_size=16, lr=1e-2, random_state=0),
 ]
 
 # Checks an estimator is expected to fail, by name, with the reason.
@@ -18,6 +19,7 @@ MINIBATCH_WEIGHTS = (
 )
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
     "RNNImageClassifier": {"check_sample_weight_equivalence_on_dense_data": MINIBATCH_WEIGHTS},
+    "RNNImageRegressor": {"check_sample_weight_equivalence_on_dense_data": MINIBATCH_WEIGHTS},
 }
 
 

@@ -1,0 +1,205 @@
+"""``RNNImageRegressor``: a recurrent network that predicts continuous values from images."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_array
+
+from .base import BaseRNNEstimator, fill_shared_doc
+from .validation import check_target_length
+
+
+def r2_from_outputs(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """R² of standardised targets, averaged over outputs (the validation score)."""
+    from sklearn.metrics import r2_score
+
+    return float(r2_score(y_true, y_pred.reshape(y_true.shape)))
+
+
+@fill_shared_doc
+class RNNImageRegressor(RegressorMixin, BaseRNNEstimator):
+    """Predict continuous targets from images with a recurrent network.
+
+    Same inputs and network as :class:`RNNImageClassifier`, with a linear output per target.
+    Targets may be one value per image ``(n,)`` or several ``(n, k)``; they are standardised
+    for training and mapped back, so their scale does not matter.
+
+    Parameters
+    ----------
+    {shared}
+    readout : {"last", "mean", "max"}, default="last"
+        How the per-step outputs become one vector per image.
+    head : tuple of int, default=None
+        Widths of hidden Linear+ReLU layers between the readout and the output layer.
+    image_shape : tuple of int, default=None
+        ``(H, W)`` or ``(H, W, C)`` when ``X`` is given as flat rows.
+    order : {"rows", "columns", "pixels", "patches"}, default="rows"
+        How images are read as sequences.
+    patch_size : int or tuple of int, default=None
+        ``(ph, pw)`` for ``order="patches"``.
+    loss : {"mse", "huber"}, default="mse"
+        Mean squared error, or the Huber loss (less sensitive to outlying targets), on the
+        standardised targets.
+    embedding_dim : int, default=None
+        Treat ``X`` as integer ids and embed each as a vector of this size.
+    n_tokens : int, default=None
+        Number of distinct ids for the embedding; inferred from ``X`` when None.
+
+    Attributes
+    ----------
+    n_outputs_ : int
+        Number of targets per sample.
+    n_features_in_ : int
+        Values per input sample.
+    image_shape_ : tuple of int
+        ``(H, W, C)`` of the training images.
+    net_ : skorch.NeuralNet
+        The trained skorch net.
+    history_ : list of dict
+        Per-epoch training record (``valid_r2`` with early stopping).
+    n_iter_ : int
+        Epochs trained.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrnn import RNNImageRegressor
+    >>> from skrnn.datasets import load_digits_images
+    >>> X, _ = load_digits_images(return_X_y=True)
+    >>> ink = X.sum(axis=(1, 2))                      # total ink of each digit
+    >>> reg = RNNImageRegressor(hidden_size=16, max_epochs=3, random_state=0).fit(X, ink)
+    >>> reg.predict(X[:4]).shape
+    (4,)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseRNNEstimator._parameter_constraints,
+        "loss": [StrOptions({"mse", "huber"})],
+    }
+    _valid_score = ("valid_r2", r2_from_outputs)
+
+    def __init__(
+        self,
+        cell="gru",
+        hidden_size=128,
+        num_layers=1,
+        bidirectional=True,
+        dropout=0.0,
+        readout="last",
+        head=None,
+        image_shape=None,
+        order="rows",
+        patch_size=None,
+        max_epochs=30,
+        batch_size=32,
+        lr=3e-3,
+        optimizer="adam",
+        weight_decay=0.0,
+        lr_schedule="onecycle",
+        max_grad_norm=5.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        loss="mse",
+        embedding_dim=None,
+        n_tokens=None,
+        device="auto",
+        n_threads=None,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        callbacks=None,
+    ):
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.readout = readout
+        self.head = head
+        self.image_shape = image_shape
+        self.order = order
+        self.patch_size = patch_size
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.max_grad_norm = max_grad_norm
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.loss = loss
+        self.embedding_dim = embedding_dim
+        self.n_tokens = n_tokens
+        self.device = device
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.callbacks = callbacks
+
+    def fit(self, X, y, sample_weight=None):
+        """Train the network on images ``X`` with targets ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, H, W, C), (n, H * W * C) or (n, T, F)
+        y : array-like of shape (n,) or (n, n_outputs)
+        sample_weight : array-like of shape (n,), default=None
+
+        Returns
+        -------
+        self : RNNImageRegressor
+        """
+        return self._fit(X, y, sample_weight)
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """Train for one epoch on ``X``, ``y``, continuing from the current weights.
+
+        The first call fixes the target standardisation from its ``y``.
+        """
+        return self._fit(X, y, sample_weight, partial=True)
+
+    def predict(self, X):
+        """Predicted targets, of shape ``(n,)`` or ``(n, n_outputs)`` like ``y`` in ``fit``."""
+        outputs = self._forward(X).astype(np.float64) * self._y_scale + self._y_mean
+        return outputs[:, 0] if self._y_1d else outputs
+
+    def _encode_targets(self, y, images, *, fitting):
+        if y is None:
+            raise ValueError("RNNImageRegressor requires y to be passed, but the target y is None.")
+        if np.ndim(y) not in (1, 2):
+            raise ValueError(f"y must have shape (n,) or (n, n_outputs), got shape {np.shape(y)}.")
+        y = check_array(
+            y, ensure_2d=False, dtype="numeric", input_name="y", ensure_min_samples=1
+        ).astype(np.float64)
+        check_target_length(images, y)
+        targets = y.reshape(len(y), -1)
+        if fitting:
+            self._y_1d = y.ndim == 1
+            self.n_outputs_ = targets.shape[1]
+            self._y_mean = targets.mean(axis=0)
+            scale = targets.std(axis=0)
+            self._y_scale = np.where(scale > 1e-12, scale, 1.0)
+        elif targets.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {targets.shape[1]} output(s), but this regressor was fitted with "
+                f"{self.n_outputs_}."
+            )
+        return ((targets - self._y_mean) / self._y_scale).astype(np.float32)
+
+    def _n_outputs(self):
+        return self.n_outputs_
+
+    def _criterion_params(self):
+        return {"kind": self.loss}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.single_output = True
+        tags.target_tags.multi_output = True
+        return tags

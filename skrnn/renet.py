@@ -1,0 +1,195 @@
+"""ReNet-style 2-D recurrent sweeps: the torch modules behind :class:`skrnn.RNNSegmenter`.
+
+A ReNet layer (Visin et al., 2015) reads a grid of feature vectors with recurrent cells in
+four directions: down and up every column, then left and right along every row of the
+column outputs, so after one layer every position has seen the whole image. ReSeg (Visin et
+al., 2016) stacks such layers over non-overlapping patches and upsamples the result back to
+the full resolution for per-pixel classification.
+
+All the columns (or rows) of a batch are folded into the batch dimension, so each sweep is a
+single call of the cell: one fused cuDNN / oneDNN kernel for the built-in cells, whatever the
+image size.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .cells import get_cell
+from .modules import Standardize, layer_sizes
+
+
+def check_segmentation_patch_size(patch_size) -> tuple[int, int]:
+    """Validate a segmenter's ``patch_size``; return ``(ph, pw)``.
+
+    Unlike :func:`skrnn.sequence.check_patch_size`, the patches need not tile the image: the
+    module pads the image to a multiple of the patch size and crops the output back.
+    """
+    if patch_size is None:
+        return 1, 1
+    if isinstance(patch_size, numbers.Integral) and not isinstance(patch_size, bool):
+        patch_size = (patch_size, patch_size)
+    if (
+        not isinstance(patch_size, (tuple, list))
+        or len(patch_size) != 2
+        or not all(
+            isinstance(p, numbers.Integral) and not isinstance(p, bool) and p >= 1
+            for p in patch_size
+        )
+    ):
+        raise ValueError(
+            f"patch_size must be a positive int or a pair (ph, pw) of positive ints, got "
+            f"{patch_size!r}."
+        )
+    return int(patch_size[0]), int(patch_size[1])
+
+
+class ReNetLayer(nn.Module):
+    """One ReNet layer: sweeps along the columns, then along the rows, of a feature grid.
+
+    Maps ``(B, H, W, F)`` to ``(B, H, W, D * hidden_size)`` where ``D`` is 2 with
+    ``bidirectional`` sweeps (down+up, then left+right, concatenated) and 1 otherwise (down,
+    then right).
+
+    Parameters
+    ----------
+    input_size : int
+        Features per grid position ``F``.
+    cell : str or callable
+        A cell name from :func:`skrnn.cells.list_cells` or a cell factory.
+    hidden_size : int
+        Units of each sweep's cell.
+    bidirectional : bool
+        Sweep each column and row in both directions.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrnn.renet import ReNetLayer
+    >>> layer = ReNetLayer(3, "gru", hidden_size=8, bidirectional=True)
+    >>> layer(torch.zeros(2, 5, 7, 3)).shape
+    torch.Size([2, 5, 7, 16])
+    """
+
+    def __init__(self, input_size: int, cell, hidden_size: int, bidirectional: bool):
+        super().__init__()
+        factory = get_cell(cell)
+        directions = 2 if bidirectional else 1
+        self.vertical = factory(input_size, hidden_size, 1, bidirectional, 0.0)
+        self.horizontal = factory(directions * hidden_size, hidden_size, 1, bidirectional, 0.0)
+        self.output_size = directions * hidden_size
+
+    def forward(self, grid):
+        batch, height, width, _ = grid.shape
+        # Every column of every image becomes one sequence of length H ...
+        columns = grid.transpose(1, 2).reshape(batch * width, height, -1)
+        columns = self.vertical(columns).reshape(batch, width, height, -1).transpose(1, 2)
+        # ... then every row of the column outputs one sequence of length W.
+        rows = columns.reshape(batch * height, width, -1)
+        return self.horizontal(rows).reshape(batch, height, width, -1)
+
+
+class ReSegModel(nn.Module):
+    """Images ``(B, H, W, C)`` to per-pixel class logits ``(B, K, H, W)``.
+
+    The image is standardised, padded to a multiple of ``patch_size``, cut into
+    non-overlapping patches and read by a stack of ReNet layers; a transposed convolution
+    whose kernel and stride are the patch size upsamples the result back to the pixel grid.
+    Each pixel's upsampled features, together with its own standardised values (a skip
+    connection that keeps edges sharp inside a patch), then go through a per-pixel classifier
+    (hidden ``head`` layers and a linear output).
+
+    Parameters
+    ----------
+    n_channels : int
+        Channels ``C`` of the input images.
+    n_outputs : int
+        Number of classes ``K``.
+    cell : str or callable
+        The recurrent cell of every sweep.
+    hidden_size : int or tuple of int
+        Units per sweep; a tuple gives one ReNet layer per entry.
+    num_layers : int
+        Number of ReNet layers when ``hidden_size`` is an int.
+    bidirectional : bool
+        Sweep in both directions along each axis.
+    dropout : float
+        Dropout between ReNet layers and before the per-pixel classifier.
+    patch_size : tuple of int
+        ``(ph, pw)``; ``(1, 1)`` sweeps over single pixels.
+    upsample_size : int
+        Features per pixel after the transposed convolution.
+    head : sequence of int
+        Widths of hidden per-pixel layers (1x1 convolutions with ReLU) before the output.
+    input_mean, input_std : sequence of float
+        Per-channel statistics of the training images.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrnn.renet import ReSegModel
+    >>> model = ReSegModel(n_channels=1, n_outputs=3, cell="lstm", hidden_size=8, num_layers=2,
+    ...                    bidirectional=True, dropout=0.0, patch_size=(2, 2))
+    >>> model(torch.rand(4, 9, 10, 1)).shape
+    torch.Size([4, 3, 9, 10])
+    """
+
+    def __init__(
+        self,
+        *,
+        n_channels: int,
+        n_outputs: int,
+        cell,
+        hidden_size,
+        num_layers: int,
+        bidirectional: bool,
+        dropout: float,
+        patch_size: Sequence[int] = (1, 1),
+        upsample_size: int = 32,
+        head: Sequence[int] = (),
+        input_mean: Sequence[float] = (0.0,),
+        input_std: Sequence[float] = (1.0,),
+    ):
+        super().__init__()
+        self.patch_size = tuple(int(p) for p in patch_size)
+        ph, pw = self.patch_size
+        self.standardize = Standardize(input_mean, input_std)
+        layers: list[nn.Module] = []
+        size = ph * pw * n_channels
+        for i, hidden in enumerate(layer_sizes(hidden_size, num_layers)):
+            if i:
+                layers.append(nn.Dropout(dropout))
+            layer = ReNetLayer(size, cell, hidden, bidirectional)
+            layers.append(layer)
+            size = layer.output_size
+        self.sweeps = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(dropout)
+        self.upsample = nn.ConvTranspose2d(
+            size, upsample_size, kernel_size=(ph, pw), stride=(ph, pw)
+        )
+        classifier: list[nn.Module] = []
+        width = upsample_size + n_channels
+        for hidden in head:
+            classifier += [nn.Conv2d(width, int(hidden), 1), nn.ReLU()]
+            width = int(hidden)
+        classifier.append(nn.Conv2d(width, n_outputs, 1))
+        self.classifier = nn.Sequential(*classifier)
+
+    def forward(self, images):
+        batch, height, width, channels = images.shape
+        ph, pw = self.patch_size
+        pixels = self.standardize(images).permute(0, 3, 1, 2)  # (B, C, H, W)
+        # Pad with zeros (the training mean after standardising) so patches tile the image.
+        pad_h, pad_w = -height % ph, -width % pw
+        padded = F.pad(pixels, (0, pad_w, 0, pad_h)) if pad_h or pad_w else pixels
+        rows, cols = (height + pad_h) // ph, (width + pad_w) // pw
+        patches = padded.reshape(batch, channels, rows, ph, cols, pw)
+        patches = patches.permute(0, 2, 4, 3, 5, 1).reshape(batch, rows, cols, ph * pw * channels)
+        features = self.dropout(self.sweeps(patches)).permute(0, 3, 1, 2)
+        upsampled = torch.relu(self.upsample(features))[:, :, :height, :width]
+        return self.classifier(torch.cat([upsampled, pixels], dim=1))
