@@ -21,17 +21,11 @@ Runs in about a minute on a laptop CPU and saves ``original_models.png``.
 import numpy as np
 
 from skrnn import RNNImageClassifier, RNNImageRegressor
-from skrnn.datasets import load_digits_images
+from skrnn.datasets import load_digits_images, make_sentiment_sequences
 
-rng = np.random.default_rng(0)
-n_reviews, length = 800, 50
-reviews = rng.integers(20, 10000, size=(n_reviews, length))  # filler words
-sentiment = rng.integers(0, 2, size=n_reviews)
-for review, label in zip(reviews, sentiment, strict=True):
-    marks = rng.choice(length, size=10, replace=False)
-    agree, disagree = (1, 6) if label else (6, 1)  # words 1-5 positive, 6-10 negative
-    review[marks[:8]] = rng.integers(agree, agree + 5, size=8)
-    review[marks[8:]] = rng.integers(disagree, disagree + 5, size=2)
+# ``make_sentiment_sequences`` makes 50-word "reviews" of word ids in [0, 10000) whose
+# label is the majority sentiment of the few sentiment words hidden among filler words.
+reviews, sentiment = make_sentiment_sequences(800, random_state=0, return_X_y=True)
 
 keras_like = RNNImageClassifier(
     cell="rnn",

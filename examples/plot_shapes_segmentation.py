@@ -65,23 +65,12 @@ print(f"mean IoU on 48x48 images: {segmenter.score(X_large, Y_large):.3f}")
 # %%
 # Images, true masks and predicted masks
 # --------------------------------------
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
+from skrnn.plotting import SegmentationDisplay  # noqa: E402
 
-colors = ListedColormap(["black", "tab:orange", "tab:blue", "tab:green"])
-n_shown = 5
-fig, axes = plt.subplots(3, n_shown, figsize=(2 * n_shown, 6.4))
-for i in range(n_shown):
-    axes[0, i].imshow(X_test[i], cmap="gray")
-    axes[1, i].imshow(Y_test[i], cmap=colors, vmin=0, vmax=3, interpolation="nearest")
-    axes[2, i].imshow(Y_pred[i], cmap=colors, vmin=0, vmax=3, interpolation="nearest")
-for ax in axes.ravel():
-    ax.set_xticks([])
-    ax.set_yticks([])
-for ax, title in zip(axes[:, 0], ["image", "true mask", "predicted"], strict=True):
-    ax.set_ylabel(title)
-handles = [plt.Rectangle((0, 0), 1, 1, color=colors(k)) for k in range(len(class_names))]
-fig.legend(handles, class_names, loc="lower center", ncol=len(class_names))
+display = SegmentationDisplay.from_predictions(
+    X_test, Y_test, Y_pred, label_names=class_names, max_images=5
+)
+fig = display.figure_
 fig.suptitle(f"RNNSegmenter on make_shapes (mean IoU {mean_iou(Y_test, Y_pred):.3f})")
 fig.tight_layout(rect=(0, 0.05, 1, 1))
 fig.savefig(OUTPUT_PATH, dpi=100)

@@ -2,6 +2,8 @@
 
 from .cells import get_cell, list_cells, register_cell
 from .classifier import RNNImageClassifier
+from .generator import RNNImageGenerator
+from .persistence import load
 from .regressor import RNNImageRegressor
 from .segmenter import RNNSegmenter
 from .sequence import ImageToSequence
@@ -11,9 +13,11 @@ __version__ = "0.1.0"
 __all__ = [
     "ImageToSequence",
     "RNNImageClassifier",
+    "RNNImageGenerator",
     "RNNImageRegressor",
     "RNNSegmenter",
     "get_cell",
+    "load",
     "list_cells",
     "register_cell",
     "__version__",

@@ -15,13 +15,19 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
-from skorch.callbacks import EarlyStopping, GradientNormClipping, ProgressBar
+from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping, ProgressBar
 from skorch.dataset import ValidSplit
 
 from .cells import get_cell
-from .data import ArrayDataset, BatchLoader, as_batch_source
+from .data import ArrayDataset, BatchLoader, as_batch_source, read_rows
 from .losses import WeightedLoss
-from .net import LRSchedule, SkrnnNet, StopOnNonFiniteLoss
+from .net import (
+    LRSchedule,
+    NonFiniteLossError,
+    RollbackUnfinishedEpoch,
+    SkrnnNet,
+    StopOnNonFiniteLoss,
+)
 from .sequence import ORDERS, check_patch_size
 from .utils import resolve_device, seed_from, seeded, torch_threads
 from .validation import check_image_shape, check_images
@@ -218,6 +224,20 @@ class BaseRNNEstimator(BaseEstimator):
         head = getattr(self, "head", None)
         if head is not None and not all(isinstance(w, numbers.Integral) and w >= 1 for w in head):
             raise ValueError(f"head must be a tuple of positive ints, got {head!r}.")
+        if isinstance(self.optimizer, type) and not issubclass(
+            self.optimizer, torch.optim.Optimizer
+        ):
+            raise TypeError(
+                f"optimizer must be a name ({', '.join(sorted(OPTIMIZERS))}) or a subclass of "
+                f"torch.optim.Optimizer, got the class {self.optimizer.__name__}."
+            )
+        for callback in self.callbacks or []:
+            named = isinstance(callback, tuple) and len(callback) == 2
+            if not isinstance(callback[1] if named else callback, Callback):
+                raise TypeError(
+                    "callbacks must be a list of skorch callbacks or (name, callback) pairs, "
+                    f"got an entry {callback!r}."
+                )
         self._device = resolve_device(self.device)
 
     def _check_X(self, X, *, reset: bool):
@@ -244,9 +264,9 @@ class BaseRNNEstimator(BaseEstimator):
         total = np.zeros(channels)
         total_sq = np.zeros(channels)
         count = 0
-        step = max(1, (1 << 24) // max(1, images[0].size))
+        step = max(1, (1 << 20) // max(1, images[0].size))
         for start in range(0, len(images), step):
-            chunk = np.asarray(images[start : start + step], dtype=np.float64)
+            chunk = read_rows(images, slice(start, start + step), np.float64)
             chunk = chunk.reshape(-1, channels)
             total += chunk.sum(axis=0)
             total_sq += np.square(chunk).sum(axis=0)
@@ -276,7 +296,11 @@ class BaseRNNEstimator(BaseEstimator):
         stopping = None
         if split is not None:
             stopping = EarlyStopping(patience=self.n_iter_no_change, load_best=True)
-        callbacks = [("nonfinite_loss", StopOnNonFiniteLoss())]
+        # The weight check runs before the rollback marks an epoch as finished.
+        callbacks = [
+            ("nonfinite_loss", StopOnNonFiniteLoss()),
+            ("rollback", RollbackUnfinishedEpoch()),
+        ]
         if schedule is not None:
             callbacks.append(("lr_schedule", schedule))
         if stopping is not None:
@@ -344,16 +368,36 @@ class BaseRNNEstimator(BaseEstimator):
                     valid_score=setup["valid_score"], train_split=setup["train_split"]
                 )
                 self.net_.set_params(callbacks=setup["callbacks"])
+                # skorch's set_params rebuilds callbacks_ from the old list; use the new one.
+                self.net_.initialize_callbacks()
             else:
                 self.net_ = self._build_net(setup)
                 self.net_.initialize()
             epochs = 1 if partial else self.max_epochs
+            rollback = dict(self.net_.callbacks_)["rollback"]
             try:
                 self.net_.partial_fit(dataset, targets if self._stratify else None, epochs=epochs)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt:  # outside skorch's own handling (e.g. in on_train_begin)
+                rollback.roll_back(self.net_)
+                rollback.interrupted_ = True
+            except NonFiniteLossError as exc:
+                # Never leave NaN weights behind: go back to the last epoch that finished.
+                rollback.roll_back(self.net_)
+                if continuing or len(self.net_.history):
+                    self._record_history()
+                    kept = f"The model keeps the weights of epoch {self.n_iter_}."
+                    if not len(self.net_.history):
+                        kept = "The model keeps the weights it had before this call."
+                else:
+                    for name in ("net_", "history_", "n_iter_"):
+                        self.__dict__.pop(name, None)
+                    kept = "No epoch finished, so the estimator is left unfitted."
+                raise NonFiniteLossError(f"{exc} {kept}") from None
+            if rollback.interrupted_:
+                # skorch stops quietly on Ctrl-C; the unfinished epoch has been undone.
                 warnings.warn(
-                    f"fit was interrupted after {len(self.net_.history)} epoch(s); the model "
-                    "keeps the weights of the last completed step.",
+                    f"fit was interrupted; the model keeps the weights of the last completed "
+                    f"epoch ({len(self.net_.history)} epoch(s) in history_).",
                     RuntimeWarning,
                     stacklevel=3,
                 )
@@ -372,7 +416,13 @@ class BaseRNNEstimator(BaseEstimator):
     def _sample_weights(self, targets, sample_weight, images):
         if sample_weight is None:
             return None
-        return _check_sample_weight(sample_weight, images[:, 0, 0, 0], dtype=np.float32)
+        weights = _check_sample_weight(sample_weight, images[:, 0, 0, 0], dtype=np.float32)
+        if (weights < 0).any():  # a negative weight would make the loss unbounded below
+            raise ValueError(
+                f"Negative values in sample_weight (smallest {weights.min():g}); sample "
+                "weights must be non-negative."
+            )
+        return weights
 
     def _record_history(self):
         history = [
@@ -404,7 +454,7 @@ class BaseRNNEstimator(BaseEstimator):
         try:
             with torch_threads(self.n_threads), torch.inference_mode():
                 for start in range(0, len(images), batch_size):
-                    chunk = np.asarray(images[start : start + batch_size])
+                    chunk = read_rows(images, slice(start, start + batch_size))
                     batch = torch.as_tensor(chunk, dtype=self._input_dtype()).to(device)
                     outputs.append(module(batch).float().cpu())
         finally:
@@ -413,6 +463,44 @@ class BaseRNNEstimator(BaseEstimator):
 
     def _input_dtype(self):
         return torch.long if self._embeds() else torch.float32
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path) -> None:
+        """Save this fitted estimator to one safe file (weights in safetensors, rest in JSON).
+
+        Nothing is pickled, so :func:`skrnn.load` runs no code from the file: use it to share
+        models or to open files from sources you do not trust. Pickle and joblib keep working
+        for sklearn workflows. Callbacks are not saved.
+
+        Parameters
+        ----------
+        path : str, os.PathLike or binary file object
+            Where to write; an existing file is replaced once the new one is complete.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator has not been fitted.
+        ValueError
+            If ``cell`` is a factory that is not registered under a name.
+
+        Examples
+        --------
+        >>> import io
+        >>> import skrnn
+        >>> from skrnn.datasets import load_digits_images
+        >>> X, y = load_digits_images(return_X_y=True)
+        >>> clf = skrnn.RNNImageClassifier(hidden_size=8, max_epochs=1, random_state=0)
+        >>> clf = clf.fit(X[:100], y[:100])
+        >>> buffer = io.BytesIO()
+        >>> clf.save(buffer)
+        >>> _ = buffer.seek(0)
+        >>> skrnn.load(buffer).predict(X[:3]).shape
+        (3,)
+        """
+        from .persistence import save_model
+
+        save_model(self, path)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

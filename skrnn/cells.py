@@ -154,6 +154,38 @@ def get_cell(cell: str | CellFactory) -> CellFactory:
     return _CELLS[cell]
 
 
+def build_cell(
+    cell: str | CellFactory,
+    input_size: int,
+    hidden_size: int,
+    num_layers: int,
+    bidirectional: bool,
+    dropout: float,
+) -> nn.Module:
+    """Call a cell's factory and check that it returned a torch module.
+
+    Raises
+    ------
+    TypeError
+        If the factory returned something other than an :class:`torch.nn.Module`.
+
+    Examples
+    --------
+    >>> from skrnn.cells import build_cell
+    >>> type(build_cell("gru", 3, 8, 1, True, 0.0)).__name__
+    'TorchRecurrent'
+    """
+    factory = get_cell(cell)
+    module = factory(input_size, hidden_size, num_layers, bidirectional, dropout)
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            f"The cell factory {getattr(factory, '__name__', factory)!r} returned a "
+            f"{type(module).__name__}; a cell factory must return a torch.nn.Module that maps "
+            "(B, T, F) to (B, T, D * hidden_size)."
+        )
+    return module
+
+
 def cell_name(cell: str | CellFactory) -> str | None:
     """The registered name of a cell, or ``None`` for an unregistered factory."""
     if isinstance(cell, str):

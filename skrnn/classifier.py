@@ -237,6 +237,36 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
         logits = self._logits(X)
         return self.classes_[logits.argmax(axis=1)]
 
+    def score(self, X, y, sample_weight=None):
+        """Accuracy of :meth:`predict` on ``X`` against the labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like
+            Images, as in :meth:`fit`.
+        y : array-like of shape (n,)
+            True labels; every one must be among ``classes_``.
+        sample_weight : array-like of shape (n,), default=None
+
+        Returns
+        -------
+        score : float
+
+        Raises
+        ------
+        ValueError
+            If ``y`` holds labels this classifier was not fitted with (it could never predict
+            them, so the score would silently count them as errors).
+        """
+        labels = column_or_1d(y, warn=True)
+        unknown = np.setdiff1d(np.unique(labels), self.classes_) if self._is_fitted() else []
+        if len(unknown):
+            raise ValueError(
+                f"y contains labels {unknown.tolist()} that are not among the classes "
+                f"{self.classes_.tolist()} this classifier was fitted with."
+            )
+        return super().score(X, y, sample_weight=sample_weight)
+
     def _logits(self, X) -> np.ndarray:
         """Class logits ``(n, n_classes)``; a single sigmoid unit z becomes ``[0, z]``."""
         logits = self._forward(X).astype(np.float64)
@@ -264,7 +294,7 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
             if len(self.classes_) < 2:
                 raise ValueError(
                     f"RNNImageClassifier needs samples of at least two classes; y has only "
-                    f"class {self.classes_[0]!r}."
+                    f"class {self.classes_.tolist()[0]!r}."
                 )
             if self.loss == "binary_cross_entropy" and len(self.classes_) != 2:
                 raise ValueError(

@@ -1,9 +1,383 @@
-"""The ``skrnn`` command line (also ``python -m skrnn``)."""
+"""The ``skrnn`` command line (also ``python -m skrnn``).
+
+Commands: ``demo`` (the bundled digits), ``cv`` (a cross-validated comparison of cells and
+parameters on your data), ``train`` (fit and save a model) and ``predict`` (apply a saved
+model). Mistakes in the arguments end with exit status 2 and a one-line message on stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
+import ast
+import itertools
+import json
 import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+DATA_HELP = (
+    "an .npz file with X and y (class labels) or Y / masks (segmentation masks), an .npy file "
+    "of images (predict only), or a folder: one sub-folder of images per class, or images/ "
+    "and masks/ sub-folders for segmentation"
+)
+
+
+class UsageError(Exception):
+    """A mistake in the command's arguments or input files: reported in one line, status 2."""
+
+
+# --------------------------------------------------------------------------- data
+def _folder_kind(path: Path) -> str:
+    if (path / "images").is_dir() and (path / "masks").is_dir():
+        return "segmentation"
+    return "classification"
+
+
+def load_data(path, *, image_size=None, color_mode="grayscale", require_target=True):
+    """Read ``(X, y, task, filenames)`` from an ``.npz`` / ``.npy`` file or an image folder.
+
+    ``task`` is ``"classification"`` or ``"segmentation"``; ``y`` is None when the data hold
+    no target and ``require_target`` is False.
+    """
+    from .datasets import load_image_folder, load_segmentation_folder
+
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"{path} does not exist; DATA must be {DATA_HELP}.")
+    if path.is_dir():
+        kind = _folder_kind(path)
+        try:
+            if kind == "segmentation":
+                data = load_segmentation_folder(
+                    path / "images", path / "masks", image_size=image_size, color_mode=color_mode
+                )
+            elif any(child.is_dir() for child in path.iterdir()):
+                data = load_image_folder(path, image_size=image_size, color_mode=color_mode)
+            elif require_target:
+                raise UsageError(
+                    f"{path} holds no class sub-folders; training needs the layout "
+                    f"{path}/<class_name>/<image>.png."
+                )
+            else:
+                return _unlabelled_folder(path, image_size, color_mode)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        return data.data, data.target, kind, [str(f) for f in data.filenames]
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        if require_target:
+            raise UsageError(f"{path} is an .npy file of images only; use an .npz with X and y.")
+        try:
+            X = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise UsageError(f"Cannot read {path}: {error}") from None
+        return X, None, "classification", None
+    if suffix != ".npz":
+        raise UsageError(f"{path} is not an .npz file or a folder; DATA must be {DATA_HELP}.")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError) as error:
+        raise UsageError(f"Cannot read {path} as an .npz file: {error}") from None
+    if "X" not in arrays:
+        raise UsageError(f"{path} has no array named X (it has {sorted(arrays)}).")
+    X = arrays["X"]
+    for key in ("Y", "masks", "y"):
+        if key in arrays:
+            y = arrays[key]
+            task = "segmentation" if key != "y" or y.ndim >= 3 else "classification"
+            return X, y, task, None
+    if require_target:
+        raise UsageError(f"{path} has no target: add y (labels) or Y / masks (masks) to it.")
+    task = "classification"
+    return X, None, task, None
+
+
+def _unlabelled_folder(path: Path, image_size, color_mode):
+    """A flat folder of images without labels, for ``predict``."""
+    from .folders import image_files, read_images
+
+    files = image_files(path)
+    if not files:
+        raise UsageError(f"{path} holds no images (.png, .jpg, .jpeg or .bmp files).")
+    images = read_images(files, image_size=image_size, color_mode=color_mode)
+    return images, None, "classification", [str(file) for file in files]
+
+
+# --------------------------------------------------------------------------- parameters
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas that are not inside brackets or quotes: ``(64,32),128`` -> 2 values."""
+    parts, depth, quote, current = [], 0, None, []
+    for char in text:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def parse_value(text: str):
+    """A Python literal when ``text`` is one (``64``, ``0.5``, ``True``, ``(64, 32)``), else the
+    text itself (``adam``)."""
+    text = text.strip()
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+
+
+def parse_params(items) -> dict[str, list]:
+    """``["hidden_size=64,128", "lr=0.01"]`` -> ``{"hidden_size": [64, 128], "lr": [0.01]}``."""
+    params: dict[str, list] = {}
+    for item in items or []:
+        name, sep, values = item.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier() or not values.strip():
+            raise UsageError(f"--param expects NAME=VALUE or NAME=VALUE1,VALUE2,..., got {item!r}.")
+        if name in params:
+            raise UsageError(f"--param {name} is given twice; list all its values in one --param.")
+        params[name] = [parse_value(value) for value in _split_top_level(values)]
+    return params
+
+
+def _check_params(estimator, grid: list[dict]) -> None:
+    """Refuse unknown parameter names, unknown cells and invalid values before any training."""
+    from sklearn.base import clone
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from .cells import get_cell
+
+    known = estimator.get_params()
+    for params in grid:
+        for name in params:
+            if name not in known:
+                raise UsageError(
+                    f"{type(estimator).__name__} has no parameter {name!r}; valid names are "
+                    f"{', '.join(sorted(known))}."
+                )
+        candidate = clone(estimator).set_params(**params)
+        try:
+            candidate._validate_params()
+            get_cell(candidate.cell)
+        except (InvalidParameterError, ValueError, KeyError) as error:
+            message = str(error.args[0]) if error.args else str(error)
+            raise UsageError(" ".join(message.split())) from None
+
+
+def _make_estimator(task: str, random_state):
+    from .classifier import RNNImageClassifier
+    from .segmenter import RNNSegmenter
+
+    estimator = RNNSegmenter() if task == "segmentation" else RNNImageClassifier()
+    return estimator.set_params(random_state=random_state)
+
+
+def _single_values(params: dict[str, list]) -> dict:
+    for name, values in params.items():
+        if len(values) != 1:
+            raise UsageError(
+                f"--param {name} has {len(values)} values, but train fits one model; give one "
+                "value (use `skrnn cv` to compare several)."
+            )
+    return {name: values[0] for name, values in params.items()}
+
+
+# --------------------------------------------------------------------------- commands
+def _format_params(params: dict) -> str:
+    return " ".join(f"{name}={value!r}" for name, value in params.items())
+
+
+def _cv(args) -> int:
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
+    from tqdm.auto import tqdm
+
+    from .metrics import mean_iou_scorer
+
+    if args.folds < 2:
+        raise UsageError(f"--folds must be at least 2, got {args.folds}.")
+    params = parse_params(args.param)
+    if "cell" in params:
+        raise UsageError("choose cells with --cells, not --param cell=...")
+    X, y, task, _ = load_data(args.data, image_size=args.image_size, color_mode=args.color_mode)
+    estimator = _make_estimator(task, args.random_state)
+    names = list(params)
+    grid = [
+        {"cell": cell, **dict(zip(names, values, strict=True))}
+        for cell in args.cells
+        for values in itertools.product(*params.values())
+    ]
+    _check_params(estimator, grid)
+    if task == "segmentation":
+        splitter = KFold(args.folds, shuffle=True, random_state=args.random_state)
+        scoring, score_name = mean_iou_scorer, "mean IoU"
+    else:
+        splitter = StratifiedKFold(args.folds, shuffle=True, random_state=args.random_state)
+        scoring, score_name = None, "accuracy"
+    if not args.quiet:
+        print(
+            f"{args.data}: {len(X)} images of shape {X.shape[1:]}, {task}; {len(grid)} "
+            f"setting(s) x {args.folds} folds, scored by {score_name}."
+        )
+    rows = []
+    progress = tqdm(grid, desc="cross-validation", unit="setting", disable=args.quiet)
+    for point in progress:
+        progress.set_postfix_str(_format_params(point))
+        scores = cross_validate(
+            estimator.set_params(**point),
+            X,
+            y,
+            cv=splitter,
+            scoring=scoring,
+            n_jobs=args.n_jobs,
+            error_score="raise",
+        )
+        rows.append(
+            {
+                "params": point,
+                "mean_score": float(scores["test_score"].mean()),
+                "std_score": float(scores["test_score"].std()),
+                "mean_fit_time": float(scores["fit_time"].mean()),
+                "fold_scores": scores["test_score"].tolist(),
+            }
+        )
+    best = max(rows, key=lambda row: row["mean_score"])
+    varying = ["cell"] + [name for name in names if len(params[name]) > 1]
+    labels = [" ".join(f"{n}={row['params'][n]}" for n in varying) for row in rows]
+    width = max(len("setting"), *(len(label) for label in labels))
+    header = f"mean {score_name}"
+    print(f"\n{'setting':<{width}}  {header:>15} {'std':>7} {'fit time (s)':>13}")
+    for label, row in zip(labels, rows, strict=True):
+        marker = "  <- best" if row is best else ""
+        print(
+            f"{label:<{width}}  {row['mean_score']:>15.4f} {row['std_score']:>7.4f} "
+            f"{row['mean_fit_time']:>13.2f}{marker}"
+        )
+    if args.json:
+        report = {
+            "data": str(args.data),
+            "task": task,
+            "estimator": type(estimator).__name__,
+            "scoring": score_name,
+            "folds": args.folds,
+            "results": rows,
+            "best": best,
+        }
+        Path(args.json).write_text(json.dumps(report, indent=2, default=str))
+        if not args.quiet:
+            print(f"Results written to {args.json}")
+    return 0
+
+
+def _train(args) -> int:
+    params = _single_values(parse_params(args.param))
+    X, y, task, _ = load_data(args.data, image_size=args.image_size, color_mode=args.color_mode)
+    estimator = _make_estimator(task, args.random_state)
+    _check_params(estimator, [params])
+    estimator.set_params(**params)
+    if not args.quiet and "verbose" not in params:
+        estimator.set_params(verbose=1)  # skorch's progress bar and per-epoch table
+    output = Path(args.output)
+    if not output.parent.is_dir():
+        raise UsageError(f"Cannot save to {output}: the folder {output.parent} does not exist.")
+    start = time.perf_counter()
+    estimator.fit(X, y)
+    elapsed = time.perf_counter() - start
+    estimator.save(output)
+    if not args.quiet:
+        score = estimator.score(X, y)
+        metric = "mean IoU" if task == "segmentation" else "accuracy"
+        print(
+            f"Trained {estimator!r} on "
+            f"{len(X)} images in {elapsed:.1f} s; training {metric}: {score:.4f}."
+        )
+    print(f"Model saved to {output}")
+    return 0
+
+
+def _predict(args) -> int:
+    from tqdm.auto import tqdm
+
+    from .persistence import load
+    from .segmenter import RNNSegmenter
+
+    model_path = Path(args.model)
+    if not model_path.is_file():
+        raise UsageError(f"The model file {model_path} does not exist.")
+    try:
+        model = load(model_path)
+    except (ValueError, OSError) as error:
+        raise UsageError(f"Cannot load the model {model_path}: {error}") from None
+    segmenting = isinstance(model, RNNSegmenter)
+    height, width, channels = model.image_shape_
+    image_size = args.image_size or (None if segmenting else (height, width))
+    color_mode = args.color_mode or ("rgb" if channels == 3 else "grayscale")
+    X, y, _, filenames = load_data(
+        args.data, image_size=image_size, color_mode=color_mode, require_target=False
+    )
+    output = Path(args.output) if args.output else None
+    if output is not None and output.suffix.lower() not in (".csv", ".npz"):
+        raise UsageError(f"-o must end in .csv or .npz, got {output}.")
+    if segmenting and (output is None or output.suffix.lower() != ".npz"):
+        raise UsageError("A segmenter predicts masks; write them with -o predictions.npz.")
+
+    chunk = 1024
+    predictions, probabilities = [], []
+    with_proba = hasattr(model, "predict_proba") and not segmenting
+    for start in tqdm(range(0, len(X), chunk), desc="predicting", unit="batch", disable=args.quiet):
+        batch = X[start : start + chunk]
+        if with_proba:
+            proba = model.predict_proba(batch)
+            probabilities.append(proba)
+            predictions.append(model.classes_[proba.argmax(axis=1)])
+        else:
+            predictions.append(model.predict(batch))
+    predicted = np.concatenate(predictions)
+    proba = np.concatenate(probabilities) if probabilities else None
+    # Messages go to stderr when the predictions themselves go to stdout.
+    info = sys.stderr if output is None else sys.stdout
+    if y is not None and not args.quiet:
+        score = model.score(X, y)
+        metric = "mean IoU" if segmenting else "accuracy"
+        print(f"{metric} on {args.data}: {score:.4f}", file=info)
+
+    if output is not None and output.suffix.lower() == ".npz":
+        arrays = {"predictions": predicted}
+        if proba is not None:
+            arrays["proba"], arrays["classes"] = proba, model.classes_
+        if filenames is not None:
+            arrays["filenames"] = np.asarray(filenames)
+        np.savez_compressed(output, **arrays)
+    else:
+        import csv
+
+        handle = output.open("w", newline="") if output else sys.stdout
+        try:
+            writer = csv.writer(handle)
+            header = ["index"] + (["filename"] if filenames is not None else []) + ["prediction"]
+            header += [f"proba_{label}" for label in model.classes_] if proba is not None else []
+            writer.writerow(header)
+            for i, label in enumerate(predicted):
+                row = [i] + ([filenames[i]] if filenames is not None else []) + [label]
+                row += [f"{p:.6g}" for p in proba[i]] if proba is not None else []
+                writer.writerow(row)
+        finally:
+            if output:
+                handle.close()
+    if output is not None and not args.quiet:
+        print(f"{len(predicted)} predictions written to {output}", file=info)
+    return 0
 
 
 def _demo(args) -> int:
@@ -11,6 +385,42 @@ def _demo(args) -> int:
 
     run_demo(output=args.output, quiet=args.quiet, n_jobs=args.n_jobs, max_epochs=args.max_epochs)
     return 0
+
+
+# --------------------------------------------------------------------------- parser
+def _image_size(text: str):
+    try:
+        sizes = [int(part) for part in text.lower().replace("x", ",").split(",")]
+    except ValueError:
+        sizes = []
+    if len(sizes) not in (1, 2) or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected HEIGHT,WIDTH or SIZE, got {text!r}")
+    return (sizes[0], sizes[-1])
+
+
+def _add_data_options(parser, *, predict=False):
+    parser.add_argument(
+        "--image-size",
+        type=_image_size,
+        default=None,
+        metavar="H,W",
+        help="resize images read from a folder to H,W pixels"
+        + (" (default: the model's size)" if predict else ""),
+    )
+    parser.add_argument(
+        "--color-mode",
+        choices=["grayscale", "rgb"],
+        default=None if predict else "grayscale",
+        help="how to read images from a folder"
+        + (" (default: as the model was trained)" if predict else " (default: grayscale)"),
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the results")
+
+
+PARAM_HELP = (
+    "an estimator parameter, NAME=VALUE; values are Python literals where possible "
+    "(64, 0.01, True, (64, 32)), else strings; repeat --param for more parameters"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,13 +445,82 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--max-epochs", type=int, default=25, help="epochs per fit (default: 25)")
     demo.add_argument("-q", "--quiet", action="store_true", help="print only the results")
     demo.set_defaults(handler=_demo)
+
+    cv = commands.add_parser(
+        "cv",
+        help="compare cells and parameters by cross-validation on your data",
+        description=(
+            "Cross-validate RNNImageClassifier (accuracy) or, for masks, RNNSegmenter (mean "
+            "IoU) for every combination of --cells and --param values, and print the mean "
+            "and standard deviation of the score and the mean fit time of each."
+        ),
+        epilog="example: skrnn cv data.npz --cells rnn gru --param hidden_size=32,64 "
+        "--param max_epochs=10 --json results.json",
+    )
+    cv.add_argument("data", metavar="DATA", help=DATA_HELP)
+    cv.add_argument("--cells", nargs="+", default=["rnn", "lstm", "gru"], help="cells to compare")
+    cv.add_argument("--folds", type=int, default=5, help="cross-validation folds (default: 5)")
+    cv.add_argument(
+        "--param",
+        action="append",
+        metavar="NAME=V1,V2",
+        help=PARAM_HELP + "; several values make a grid",
+    )
+    cv.add_argument("--n-jobs", type=int, default=None, help="parallel fits (default: 1)")
+    cv.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
+    cv.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    _add_data_options(cv)
+    cv.set_defaults(handler=_cv)
+
+    train = commands.add_parser(
+        "train",
+        help="fit a model on your data and save it",
+        description=(
+            "Fit RNNImageClassifier on labels or RNNSegmenter on masks and save it with "
+            "estimator.save (a safe model file: safetensors weights and JSON; read it back "
+            "with skrnn.load or `skrnn predict`)."
+        ),
+        epilog="example: skrnn train data.npz -o model.skrnn --param cell=lstm",
+    )
+    train.add_argument("data", metavar="DATA", help=DATA_HELP)
+    train.add_argument(
+        "-o", "--output", default="model.skrnn", help="model file (default: model.skrnn)"
+    )
+    train.add_argument("--param", action="append", metavar="NAME=VALUE", help=PARAM_HELP)
+    train.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
+    _add_data_options(train)
+    train.set_defaults(handler=_train)
+
+    predict = commands.add_parser(
+        "predict",
+        help="predict with a saved model",
+        description=(
+            "Load a model saved by `skrnn train` (or estimator.save) and predict DATA: labels "
+            "and class probabilities as CSV (to stdout without -o), or masks in an .npz. "
+            "When DATA has labels or masks, the score is reported too."
+        ),
+        epilog="example: skrnn predict model.skrnn new_images/ -o predictions.csv",
+    )
+    predict.add_argument("model", metavar="MODEL", help="a model file")
+    predict.add_argument(
+        "data", metavar="DATA", help=DATA_HELP.replace("or a folder:", "or a folder of images,")
+    )
+    predict.add_argument(
+        "-o", "--output", help="predictions.csv or predictions.npz (default: CSV to stdout)"
+    )
+    _add_data_options(predict, predict=True)
+    predict.set_defaults(handler=_predict)
     return parser
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except UsageError as error:
+        print(f"skrnn {args.command}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import mmap
 
 import numpy as np
 import torch
@@ -13,9 +14,79 @@ from torch.utils.data import Dataset, Subset
 PRELOAD_LIMIT_BYTES = 1 << 30
 
 
+def _shared_memory_map(array):
+    """The ``mmap`` under ``array`` (a memory map or a view of one), or None.
+
+    Validation turns a ``np.memmap`` into a plain ndarray view of it, so the map is found by
+    following ``.base``. Only shared maps (modes ``"r"``, ``"r+"``, ``"w+"``) are returned:
+    dropping the pages of a copy-on-write map (``"c"``) would lose its changes.
+    """
+    mode = None
+    while array is not None:
+        if isinstance(array, np.memmap) and mode is None:
+            mode = array.mode
+        if isinstance(array, mmap.mmap):
+            return array if mode in ("r", "r+", "w+", "readwrite", "write") else None
+        array = getattr(array, "base", None)
+    return None
+
+
+def is_memory_mapped(array) -> bool:
+    """Whether ``array`` is a ``np.memmap`` or a view of one."""
+    while array is not None:
+        if isinstance(array, (np.memmap, mmap.mmap)):
+            return True
+        array = getattr(array, "base", None)
+    return False
+
+
+def release_pages(array) -> None:
+    """Let go of the pages of a memory map that reading ``array`` brought into memory.
+
+    Pages of a file mapped into the process count towards its resident memory until they are
+    unmapped, so one pass over a 2 GB memory map would otherwise leave 2 GB resident. The data
+    stay in the operating system's file cache; the next read maps them again.
+    """
+    memory_map = _shared_memory_map(array)
+    if memory_map is not None and hasattr(mmap, "MADV_DONTNEED"):
+        try:
+            memory_map.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):  # a closed map, or a platform that refuses
+            pass
+
+
+# Rows of a memory map read between two releases of its pages when they are scattered. The
+# kernel maps a whole (possibly large, up to megabytes) page-cache folio on each fault, so a
+# batch of rows spread over a file could otherwise map much of the file at once.
+_SCATTERED_ROWS_PER_READ = 16
+
+
+def read_rows(images, index, dtype=None) -> np.ndarray:
+    """A copy of ``images[index]`` as ``dtype``, releasing memory-mapped pages afterwards.
+
+    ``index`` is a slice or an array of row indices.
+    """
+    if not is_memory_mapped(images):
+        return np.asarray(images[index], dtype=dtype)
+    if isinstance(index, slice):
+        rows = np.array(images[index], dtype=dtype, copy=True)
+        release_pages(images)
+        return rows
+    index = np.asarray(index)
+    rows = np.empty((len(index),) + images.shape[1:], dtype=dtype or images.dtype)
+    for start in range(0, len(index), _SCATTERED_ROWS_PER_READ):
+        part = slice(start, start + _SCATTERED_ROWS_PER_READ)
+        rows[part] = images[index[part]]
+        release_pages(images)
+    return rows
+
+
 def as_batch_source(images: np.ndarray, dtype=torch.float32):
-    """A tensor of ``images`` when it fits comfortably in memory, else the array itself."""
-    if isinstance(images, np.memmap) or images.size * 4 > PRELOAD_LIMIT_BYTES:
+    """A tensor of ``images`` when it fits comfortably in memory, else the array itself.
+
+    Memory maps always stay arrays, to be read and cast one batch at a time.
+    """
+    if is_memory_mapped(images) or images.size * 4 > PRELOAD_LIMIT_BYTES:
         return images
     return torch.as_tensor(np.ascontiguousarray(images), dtype=dtype)
 
@@ -24,7 +95,7 @@ def _take(source, indices: np.ndarray, dtype):
     if isinstance(source, torch.Tensor):
         return source[torch.from_numpy(indices)]
     # Sorted indices read a memory map front to back; the batch order does not matter.
-    return torch.as_tensor(np.asarray(source[np.sort(indices)]), dtype=dtype)
+    return torch.as_tensor(read_rows(source, np.sort(indices)), dtype=dtype)
 
 
 class ArrayDataset(Dataset):

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import Bunch
 
+# Image folders on disk; re-exported here so every data set has one home.
+from .folders import load_image_folder, load_segmentation_folder  # noqa: F401
+
 
 def load_digits_images(*, n_class: int = 10, return_X_y: bool = False):
     """scikit-learn's bundled handwritten digits as ``(n, 8, 8)`` images.
@@ -187,4 +190,66 @@ def make_shapes(
             f"{n_samples} noisy {height}x{width} images of circles, rectangles and triangles "
             "with per-pixel masks (0 background, 1 circle, 2 rectangle, 3 triangle)."
         ),
+    )
+
+
+def make_sentiment_sequences(
+    n_samples: int = 600,
+    *,
+    length: int = 50,
+    n_tokens: int = 10000,
+    random_state=None,
+    return_X_y: bool = False,
+):
+    """Synthetic 'reviews': integer word-id sequences labelled by their majority sentiment.
+
+    Each sequence holds ``length`` word ids: filler words drawn from ``[20, n_tokens)`` plus ten
+    sentiment words, eight agreeing with the label and two against it. Words 1-5 are positive,
+    6-10 negative. A model must find the sentiment words wherever they are, as in a text
+    classifier over an embedding.
+
+    Parameters
+    ----------
+    n_samples : int, default=600
+    length : int, default=50
+        Words per sequence (at least 10).
+    n_tokens : int, default=10000
+        Size of the vocabulary (more than 20).
+    random_state : int, RandomState instance or None, default=None
+    return_X_y : bool, default=False
+
+    Returns
+    -------
+    data : Bunch with ``data`` (n_samples, length) int64 ids and ``target`` 0/1, or
+        ``(data, target)`` with ``return_X_y=True``.
+
+    Examples
+    --------
+    >>> from skrnn.datasets import make_sentiment_sequences
+    >>> X, y = make_sentiment_sequences(100, random_state=0, return_X_y=True)
+    >>> X.shape, sorted(set(y.tolist()))
+    ((100, 50), [0, 1])
+    """
+    from sklearn.utils import check_random_state
+
+    if length < 10 or n_tokens <= 20 or n_samples < 1:
+        raise ValueError(
+            f"make_sentiment_sequences needs n_samples >= 1, length >= 10 and n_tokens > 20; "
+            f"got n_samples={n_samples}, length={length}, n_tokens={n_tokens}."
+        )
+    rng = check_random_state(random_state)
+    tokens = rng.randint(20, n_tokens, size=(n_samples, length)).astype(np.int64)
+    target = rng.randint(0, 2, size=n_samples)
+    for review, label in zip(tokens, target, strict=True):
+        marks = rng.choice(length, size=10, replace=False)
+        agree, disagree = (1, 6) if label else (6, 1)
+        review[marks[:8]] = rng.randint(agree, agree + 5, size=8)
+        review[marks[8:]] = rng.randint(disagree, disagree + 5, size=2)
+    if return_X_y:
+        return tokens, target
+    return Bunch(
+        data=tokens,
+        target=target,
+        target_names=np.asarray(["negative", "positive"]),
+        DESCR="Synthetic word-id sequences made by skrnn.datasets.make_sentiment_sequences.",
     )

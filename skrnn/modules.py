@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .cells import get_cell
+from .cells import build_cell
 from .sequence import images_to_sequences, sequence_shape
 
 
@@ -28,18 +28,19 @@ class RecurrentEncoder(nn.Module):
 
     def __init__(self, input_size, cell, hidden_size, num_layers, bidirectional, dropout):
         super().__init__()
-        factory = get_cell(cell)
         directions = 2 if bidirectional else 1
         if isinstance(hidden_size, (tuple, list)):
             layers, size = [], input_size
             for i, hidden in enumerate(hidden_size):
                 if i:
                     layers.append(nn.Dropout(dropout))
-                layers.append(factory(size, int(hidden), 1, bidirectional, 0.0))
+                layers.append(build_cell(cell, size, int(hidden), 1, bidirectional, 0.0))
                 size = directions * int(hidden)
             self.layers = nn.Sequential(*layers)
         else:
-            self.layers = factory(input_size, int(hidden_size), num_layers, bidirectional, dropout)
+            self.layers = build_cell(
+                cell, input_size, int(hidden_size), num_layers, bidirectional, dropout
+            )
         self.output_size = directions * layer_sizes(hidden_size, num_layers)[-1]
         self.bidirectional = bidirectional
 

@@ -93,17 +93,76 @@ class NonFiniteLossError(FloatingPointError):
     """Training produced a NaN or infinite loss."""
 
 
+class RollbackUnfinishedEpoch(Callback):
+    """Undo an epoch that does not finish, so the weights are always those of a whole epoch.
+
+    The module's weights are copied at the start of every epoch. When training stops inside an
+    epoch (Ctrl-C, which skorch swallows, or a :class:`NonFiniteLossError`), :meth:`roll_back`
+    restores that copy, clears the optimizer's state (its moments may hold NaNs) and drops the
+    unfinished epoch from the history. ``interrupted_`` tells whether the last training call
+    was cut short by Ctrl-C.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self.weights_ = None
+        self.epoch_ = None
+        self.interrupted_ = False
+
+    def on_epoch_begin(self, net, **kwargs):
+        # skorch has already opened this epoch's history row.
+        self.epoch_ = len(net.history) - 1
+        self.weights_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epoch_ = None
+
+    def on_train_end(self, net, **kwargs):
+        if self.epoch_ is not None:  # skorch caught a KeyboardInterrupt inside the epoch
+            self.roll_back(net)
+            self.interrupted_ = True
+        self.weights_ = None
+
+    def roll_back(self, net):
+        """Restore the weights from the start of the unfinished epoch, if there is one."""
+        weights = getattr(self, "weights_", None)
+        if weights is not None:
+            net.module_.load_state_dict(weights)
+            net.optimizer_.state.clear()
+        if getattr(self, "epoch_", None) is not None:
+            del net.history[self.epoch_ :]
+        self.weights_ = None
+        self.epoch_ = None
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("weights_", None)  # a copy of the weights has no place in a pickle
+        return state
+
+
 class StopOnNonFiniteLoss(Callback):
-    """Stop training as soon as a training batch gives a NaN or infinite loss."""
+    """Stop training when a training batch gives a NaN or infinite loss or the weights do.
+
+    The weights are checked at the end of every epoch, since a step with a finite loss can
+    still produce non-finite weights. The estimator then restores the weights of the last
+    finished epoch (see :class:`RollbackUnfinishedEpoch`).
+    """
+
+    _ADVICE = "Lower lr, scale the inputs or targets, or keep gradient clipping (max_grad_norm)."
 
     def on_batch_end(self, net, training, loss=None, **kwargs):
         if training and loss is not None and not torch.isfinite(loss).all():
             epoch = len(net.history)
             raise NonFiniteLossError(
-                f"The training loss became {loss.item()} in epoch {epoch}. The weights from "
-                "before this epoch were kept. Lower lr, scale the inputs or targets, or add "
-                "gradient clipping."
+                f"The training loss became {loss.item()} in epoch {epoch}. {self._ADVICE}"
             )
+
+    def on_epoch_end(self, net, **kwargs):
+        for name, parameter in net.module_.named_parameters():
+            if not torch.isfinite(parameter).all():
+                raise NonFiniteLossError(
+                    f"The weights ({name}) became NaN or infinite in epoch {len(net.history)}. "
+                    f"{self._ADVICE}"
+                )
 
 
 class SkrnnNet(NeuralNet):

@@ -172,8 +172,9 @@ class RNNImageRegressor(RegressorMixin, BaseRNNEstimator):
     def _encode_targets(self, y, images, *, fitting):
         if y is None:
             raise ValueError("RNNImageRegressor requires y to be passed, but the target y is None.")
-        if np.ndim(y) not in (1, 2):
-            raise ValueError(f"y must have shape (n,) or (n, n_outputs), got shape {np.shape(y)}.")
+        y_shape = np.shape(np.asarray(y))  # np.asarray: array-likes need not support np.ndim
+        if len(y_shape) not in (1, 2):
+            raise ValueError(f"y must have shape (n,) or (n, n_outputs), got shape {y_shape}.")
         y = check_array(
             y, ensure_2d=False, dtype="numeric", input_name="y", ensure_min_samples=1
         ).astype(np.float64)

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .cells import get_cell
+from .cells import build_cell
 from .modules import Standardize, layer_sizes
 
 
@@ -78,10 +78,11 @@ class ReNetLayer(nn.Module):
 
     def __init__(self, input_size: int, cell, hidden_size: int, bidirectional: bool):
         super().__init__()
-        factory = get_cell(cell)
         directions = 2 if bidirectional else 1
-        self.vertical = factory(input_size, hidden_size, 1, bidirectional, 0.0)
-        self.horizontal = factory(directions * hidden_size, hidden_size, 1, bidirectional, 0.0)
+        self.vertical = build_cell(cell, input_size, hidden_size, 1, bidirectional, 0.0)
+        self.horizontal = build_cell(
+            cell, directions * hidden_size, hidden_size, 1, bidirectional, 0.0
+        )
         self.output_size = directions * hidden_size
 
     def forward(self, grid):

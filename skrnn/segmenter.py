@@ -318,6 +318,13 @@ class RNNSegmenter(BaseRNNEstimator):
                 f"{_format_shape(predicted.shape)} like X; got an array of shape "
                 f"{_format_shape(masks.shape)}."
             )
+        labelled = masks if self.ignore_label is None else masks[masks != self.ignore_label]
+        unknown = np.setdiff1d(np.unique(labelled), self.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"y contains labels {unknown.tolist()[:10]} that are not among the classes "
+                f"{self.classes_.tolist()} this segmenter was fitted with."
+            )
         return mean_iou(masks, predicted, ignore_label=self.ignore_label)
 
     # ----------------------------------------------------------------- hooks

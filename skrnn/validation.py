@@ -61,6 +61,12 @@ def check_images(
     if hasattr(X, "detach"):  # a torch tensor
         X = X.detach().cpu().numpy()
     name = type(estimator).__name__
+    if np.iscomplexobj(X):
+        raise ValueError(
+            f"Complex data not supported: X has dtype {X.dtype}, but {name} expects "
+            "real-valued images; pass the "
+            "real part, the magnitude, or both as channels."
+        )
     if X.ndim <= 2:  # sklearn's own message, with its reshape hint, for 0-D and 1-D input
         X = validate_data(estimator, X, reset=reset, dtype=dtype, copy=False)
     elif X.ndim in (3, 4):

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from skrnn import RNNImageClassifier, RNNImageRegressor
+from skrnn.datasets import make_sentiment_sequences
 
 
 def test_elman_cell_is_exactly_the_formula(digits):
@@ -40,20 +41,8 @@ def test_elman_cell_is_exactly_the_formula(digits):
     np.testing.assert_allclose(reg.predict(X), y[:, 0] * reg._y_scale + reg._y_mean, rtol=1e-5)
 
 
-def make_token_sequences(n=600, length=50, n_tokens=10000, seed=0):
-    """Reviews of 50 word ids: filler words, plus 10 sentiment words of which 8 carry the label.
-
-    Words 1-5 are 'positive' and 6-10 'negative'; the label is the majority sentiment.
-    """
-    rng = np.random.default_rng(seed)
-    tokens = rng.integers(20, n_tokens, size=(n, length))
-    y = rng.integers(0, 2, size=n)
-    for i, label in enumerate(y):
-        marks = rng.choice(length, size=10, replace=False)
-        agree, disagree = (1, 6) if label else (6, 1)
-        tokens[i, marks[:8]] = rng.integers(agree, agree + 5, size=8)
-        tokens[i, marks[8:]] = rng.integers(disagree, disagree + 5, size=2)
-    return tokens, y
+def make_token_sequences(n=600, seed=0):
+    return make_sentiment_sequences(n, random_state=seed, return_X_y=True)
 
 
 def keras_model(**overrides):

@@ -1,0 +1,34 @@
+"""The exceptions skrnn raises beyond Python's and scikit-learn's own."""
+
+from __future__ import annotations
+
+
+class ModelFileError(ValueError):
+    """A saved model file cannot be read: it is truncated, altered, or not a skrnn model file.
+
+    A subclass of :class:`ValueError`, so code that already catches bad input catches it too.
+
+    Examples
+    --------
+    >>> import skrnn
+    >>> from skrnn.exceptions import ModelFileError
+    >>> try:
+    ...     skrnn.load(__file__)
+    ... except ModelFileError as error:
+    ...     print("refused")
+    refused
+    """
+
+
+class MissingCellError(ModelFileError):
+    """A saved model uses a recurrent cell that is not registered in this environment.
+
+    The message names the cell and, when the file records it, the plugin package that
+    provided it.
+
+    Examples
+    --------
+    >>> from skrnn.exceptions import MissingCellError, ModelFileError
+    >>> issubclass(MissingCellError, ModelFileError)
+    True
+    """

@@ -1,0 +1,561 @@
+"""``RNNImageGenerator``: an autoregressive recurrent model of images, pixel by pixel."""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+import re
+
+import numpy as np
+import torch
+from scipy.special import logsumexp
+from sklearn.base import DensityMixin
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from .base import SHARED_PARAMETERS_DOC, BaseRNNEstimator
+from .data import ArrayDataset, as_batch_source
+from .utils import seed_from, torch_threads
+from .validation import check_target_length
+
+# Parameters of the shared base that a generator does not have: a pixel model must read
+# forward only, and it has its own readout (one softmax per value) and its own input layout.
+_NOT_GENERATOR_PARAMETERS = ("bidirectional", "readout", "head", "order", "patch_size")
+
+# Integer data with more distinct values than this needs an explicit n_levels.
+MAX_INFERRED_LEVELS = 4096
+
+# Values this close to a level (in units of the level spacing) count as that level.
+_LEVEL_TOLERANCE = 1e-6
+
+
+_OWN_PARAMETER_DOCS = {
+    "cell": """cell : str or callable, default="lstm"
+        The recurrent cell: a name from :func:`skrnn.cells.list_cells` (``"rnn"``, ``"lstm"``,
+        ``"gru"`` or a plugin) or a cell factory. It must read forward only. The default is
+        the LSTM, as in PixelRNN.""",
+    "hidden_size": """hidden_size : int or tuple of int, default=256
+        Units per recurrent layer. A tuple such as ``(128, 64)`` stacks layers of those sizes.""",
+    "dropout": """dropout : float, default=0.4
+        Dropout on the recurrent layers' inputs, between layers and in the dense head. Pixel
+        models overfit small data sets quickly; this is their main regulariser.""",
+    "max_epochs": """max_epochs : int, default=30
+        Passes over the training data.""",
+}
+
+
+def _parameter_docs() -> str:
+    """The shared parameter descriptions, with the generator's own entries swapped in."""
+    entries = re.split(r"\n    (?=\w+ : )", SHARED_PARAMETERS_DOC)
+    entries = [
+        _OWN_PARAMETER_DOCS.get(entry.split(" : ")[0], entry)
+        for entry in entries
+        if entry.split(" : ")[0] not in _NOT_GENERATOR_PARAMETERS
+    ]
+    return "\n    ".join(entries)
+
+
+def _value_summary(images) -> tuple[float, float, bool]:
+    """Smallest and largest value of ``images`` and whether all are integers, in slices."""
+    low, high, integral = np.inf, -np.inf, True
+    step = max(1, (1 << 22) // max(1, int(np.prod(images.shape[1:]))))
+    for start in range(0, len(images), step):
+        chunk = np.asarray(images[start : start + step])
+        low = min(low, float(chunk.min()))
+        high = max(high, float(chunk.max()))
+        if integral and chunk.dtype.kind == "f":
+            integral = bool(np.all(np.mod(chunk, 1) == 0))
+    return low, high, integral
+
+
+class RNNImageGenerator(DensityMixin, BaseRNNEstimator):
+    """Generate images pixel by pixel with an autoregressive recurrent network.
+
+    The model reads each image in raster order, one value at a time, and predicts the discrete
+    level of every value from the values before it, as PixelRNN does (van den Oord et al.,
+    2016): the input at each step is the previous value together with the pixels of a causal
+    window above and to the left (what the input-to-state convolution of PixelRNN's Row LSTM
+    sees), a forward-only recurrent cell carries everything generated so far, and a softmax
+    gives the probability of each level. The product of these softmaxes is a normalised
+    distribution over images, so :meth:`score_samples` gives exact log-likelihoods and
+    :meth:`sample` draws new images. With labels in :meth:`fit` the model is class-conditional.
+
+    Pixel values are modelled as ``n_levels`` discrete levels. Integer images use their own
+    values: ``uint8`` images have 256 levels, other integer-valued images (such as the 0-16
+    digits of :func:`skrnn.datasets.load_digits_images`) the integers from ``min(0, X.min())``
+    to ``X.max()``. With ``n_levels`` given, or for non-integer values, the levels are
+    ``n_levels`` evenly spaced values across that range (256 by default) and every value is
+    quantised to the nearest one.
+
+    The defaults (an LSTM of 256 units, dropout 0.4, 30 epochs) reach a test negative
+    log-likelihood of about 75 nats per image on an 80/20 split of the bundled digits, 30 %
+    below independent per-pixel categoricals, in two to three minutes on one CPU core; an
+    :class:`~skrnn.RNNImageClassifier` recognises about 98 % of their class-conditional samples
+    (see ``benchmarks/generation.py``).
+
+    Parameters
+    ----------
+    {shared}
+    n_levels : int, default=None
+        Number of discrete levels per value. None infers them from the training images (see
+        above); an int quantises the values into that many evenly spaced levels.
+    context_radius : int, default=1
+        Reach of the causal window fed to each step: the ``context_radius`` rows above and
+        the pixels up to ``context_radius`` columns to each side (and to the left on the
+        current row). 0 feeds only the previous value in raster order.
+    embedding_dim : int, default=64
+        Size of the learnt embeddings of levels, positions and classes.
+    image_shape : tuple of int, default=None
+        ``(H, W)`` or ``(H, W, C)`` when ``X`` is given as flat rows ``(n, H * W * C)``.
+
+    Attributes
+    ----------
+    levels_ : ndarray of shape (n_levels_,)
+        The value of each level, ascending.
+    n_levels_ : int
+        Number of levels.
+    classes_ : ndarray of shape (n_classes,)
+        The class labels, when fitted with ``y``.
+    class_prior_ : ndarray of shape (n_classes,)
+        Share of each class in the training labels, when fitted with ``y``; used to sample and
+        score without labels.
+    n_features_in_ : int
+        Values per image (``H * W * C``).
+    image_shape_ : tuple of int
+        ``(H, W, C)`` of the training images.
+    net_ : skorch.NeuralNet
+        The trained skorch net; ``net_.module_`` is the torch module.
+    history_ : list of dict
+        Per-epoch training record (``train_loss``, the mean negative log-likelihood per value
+        in nats, and ``valid_loss`` with early stopping).
+    n_iter_ : int
+        Epochs trained.
+
+    See Also
+    --------
+    sklearn.neighbors.KernelDensity, sklearn.mixture.GaussianMixture :
+        Density estimators with the same ``score_samples`` / ``sample`` interface.
+
+    Notes
+    -----
+    :meth:`sample` returns the images alone (like :class:`~sklearn.neighbors.KernelDensity`),
+    not the ``(X, y)`` pair of :class:`~sklearn.mixture.GaussianMixture`; ``return_y=True``
+    also returns the class of each image.
+
+    Likelihoods are probabilities of the discrete levels (a probability mass, not a density
+    over real values), in nats. The recurrent cell must read forward only; ``fit`` checks this
+    for cells other than torch's own. Torch's cells carry their state while sampling; any other
+    cell is re-run on the growing prefix at each step, which is slower but exact.
+
+    References
+    ----------
+    A. van den Oord, N. Kalchbrenner and K. Kavukcuoglu, "Pixel Recurrent Neural Networks",
+    ICML 2016.
+
+    Examples
+    --------
+    >>> from skrnn import RNNImageGenerator
+    >>> from skrnn.datasets import load_digits_images
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> gen = RNNImageGenerator(hidden_size=16, max_epochs=1, random_state=0).fit(X[:200])
+    >>> gen.n_levels_
+    17
+    >>> gen.sample(2, random_state=0).shape
+    (2, 8, 8)
+    >>> gen.score_samples(X[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints: dict = {
+        **{
+            name: constraint
+            for name, constraint in BaseRNNEstimator._parameter_constraints.items()
+            if name not in _NOT_GENERATOR_PARAMETERS
+        },
+        "n_levels": [Interval(numbers.Integral, 2, None, closed="left"), None],
+        "context_radius": [Interval(numbers.Integral, 0, None, closed="left")],
+        "embedding_dim": [Interval(numbers.Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        cell="lstm",
+        hidden_size=256,
+        num_layers=1,
+        dropout=0.4,
+        n_levels=None,
+        context_radius=1,
+        embedding_dim=64,
+        image_shape=None,
+        max_epochs=30,
+        batch_size=32,
+        lr=3e-3,
+        optimizer="adam",
+        weight_decay=0.0,
+        lr_schedule="onecycle",
+        max_grad_norm=5.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        device="auto",
+        n_threads=None,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        callbacks=None,
+    ):
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.n_levels = n_levels
+        self.context_radius = context_radius
+        self.embedding_dim = embedding_dim
+        self.image_shape = image_shape
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.max_grad_norm = max_grad_norm
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.device = device
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.callbacks = callbacks
+
+    # ----------------------------------------------------------------- public API
+    def fit(self, X, y=None, sample_weight=None):
+        """Learn the distribution of the images ``X`` (given the labels ``y``, if any).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, H, W, C) or (n, H * W * C)
+            Training images (flat rows need ``image_shape``). Their values are modelled as
+            discrete levels (see the class description).
+        y : array-like of shape (n,), default=None
+            Class labels of any type. With labels the model learns ``p(image | label)``, and
+            :meth:`sample` can be asked for images of a given class.
+        sample_weight : array-like of shape (n,), default=None
+            Per-image weights in the loss.
+
+        Returns
+        -------
+        self : RNNImageGenerator
+        """
+        return self._fit(X, y, sample_weight)
+
+    def score_samples(self, X, y=None):
+        """Log-likelihood of each image, in nats.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, H, W, C) or (n, H * W * C)
+            Images of the fitted shape, with values among the fitted levels.
+        y : array-like of shape (n,), default=None
+            For a class-conditional generator: score ``log p(image | label)``. Without labels
+            it scores ``log p(image)``, summing over the classes weighted by
+            ``class_prior_``. Ignored by a generator fitted without labels.
+
+        Returns
+        -------
+        log_likelihood : ndarray of shape (n,)
+        """
+        check_is_fitted(self, "net_")
+        images = self._check_X(X, reset=False)
+        levels = self._quantise(images)
+        if self._conditional and y is None:
+            per_class = [
+                self._log_likelihood(levels, np.full(len(levels), k)) + np.log(prior)
+                for k, prior in enumerate(self.class_prior_)
+            ]
+            return logsumexp(np.stack(per_class), axis=0)
+        labels = self._encode_labels(y, len(levels)) if self._conditional else None
+        return self._log_likelihood(levels, labels)
+
+    def score(self, X, y=None):
+        """Mean log-likelihood of the images ``X``, in nats (higher is better).
+
+        Parameters
+        ----------
+        X, y
+            As in :meth:`score_samples`.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.mean(self.score_samples(X, y)))
+
+    def sample(self, n_samples=1, y=None, *, temperature=1.0, random_state=None, return_y=False):
+        """Draw new images, value by value.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of images.
+        y : label or array-like of shape (n_samples,), default=None
+            For a class-conditional generator: the class of each image, or one class for all.
+            None draws the classes from ``class_prior_``.
+        temperature : float, default=1.0
+            Divides the logits before each draw: below 1 the images are more typical and less
+            varied, above 1 more varied.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws; an int gives the same images on every call (on the same device).
+        return_y : bool, default=False
+            Also return the class of each image (class-conditional generators only).
+
+        Returns
+        -------
+        X : ndarray
+            ``n_samples`` images in the layout of the training ``X`` (``(n, H, W)``,
+            ``(n, H, W, C)`` or flat rows) whose values are among ``levels_``; of the
+            training dtype when that was an integer type, else float64.
+        y : ndarray of shape (n_samples,)
+            The class of each image, only with ``return_y=True``.
+        """
+        check_is_fitted(self, "net_")
+        if not isinstance(n_samples, numbers.Integral) or isinstance(n_samples, bool):
+            raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
+        if (
+            not isinstance(temperature, numbers.Real)
+            or not np.isfinite(temperature)
+            or temperature <= 0
+        ):
+            raise ValueError(f"temperature must be a positive number, got {temperature!r}.")
+        if return_y and not self._conditional:
+            raise ValueError(
+                "return_y=True needs a class-conditional generator; this one was fitted without y."
+            )
+        rng = check_random_state(random_state)
+        if y is None:
+            labels = (
+                rng.choice(len(self.classes_), size=n_samples, p=self.class_prior_)
+                if self._conditional
+                else np.zeros(n_samples, dtype=np.int64)
+            )
+        else:
+            if not self._conditional:
+                raise ValueError(
+                    "sample got y, but this generator was fitted without labels; fit it with "
+                    "y to sample images of a given class."
+                )
+            if np.ndim(y) == 0:
+                y = np.full(n_samples, y)
+            labels = self._encode_labels(y, n_samples, name="n_samples")
+        generator = torch.Generator(device=self.net_.device)
+        generator.manual_seed(seed_from(rng))
+        module = self.net_.module_
+        batches = []
+        with self._inference():
+            for start in range(0, n_samples, self._inference_batch_size()):
+                batch = torch.as_tensor(labels[start : start + self._inference_batch_size()])
+                batch = batch.to(self.net_.device)
+                drawn = module.sample(batch, temperature=float(temperature), generator=generator)
+                batches.append(drawn.cpu().numpy())
+        levels = np.concatenate(batches)
+        images = self.levels_[levels].astype(self._sample_dtype)
+        images = images.reshape((n_samples,) + self._input_layout)
+        if return_y:
+            return images, self.classes_[labels]
+        return images
+
+    # ----------------------------------------------------------------- levels and labels
+    def _fit_levels(self, images):
+        dtype = images.dtype
+        if dtype == np.bool_:
+            low, high, integral = 0.0, 1.0, True
+        elif dtype == np.uint8:
+            low, high, integral = 0.0, 255.0, True
+        else:
+            low, high, integral = _value_summary(images)
+            if integral:
+                low = min(low, 0.0)
+        high = max(high, low + 1.0)  # constant images still get two levels
+        if self.n_levels is not None:
+            n_levels = int(self.n_levels)
+        elif not integral:
+            n_levels = 256
+        else:
+            n_levels = int(high - low) + 1
+            if n_levels > MAX_INFERRED_LEVELS:
+                raise ValueError(
+                    f"X holds integers from {low:g} to {high:g}, which would make {n_levels} "
+                    f"levels (at most {MAX_INFERRED_LEVELS} are inferred); pass n_levels to "
+                    "quantise the values into fewer levels."
+                )
+        self.levels_ = np.linspace(low, high, n_levels)
+        self.n_levels_ = n_levels
+        self._exact_levels = integral and n_levels == int(high - low) + 1
+        integer_levels = bool(np.all(np.mod(self.levels_, 1) == 0))
+        self._sample_dtype = dtype if dtype.kind in "biu" and integer_levels else np.float64
+
+    def _quantise(self, images) -> np.ndarray:
+        """Level indices ``(n, T)`` of ``images``, checked against the fitted levels."""
+        low, high = self.levels_[0], self.levels_[-1]
+        spacing = (high - low) / (self.n_levels_ - 1)
+        tolerance = _LEVEL_TOLERANCE * spacing
+        dtype = np.uint8 if self.n_levels_ <= 256 else np.int32
+        levels = np.empty((len(images), self.n_features_in_), dtype=dtype)
+        step = max(1, (1 << 22) // max(1, self.n_features_in_))
+        name = type(self).__name__
+        for start in range(0, len(images), step):
+            values = np.asarray(images[start : start + step], dtype=np.float64)
+            values = values.reshape(len(values), -1)
+            smallest, largest = values.min(), values.max()
+            if smallest < low - tolerance or largest > high + tolerance:
+                raise ValueError(
+                    f"X has values outside the levels this {name} was fitted with: its values "
+                    f"run from {smallest:g} to {largest:g}, but the {self.n_levels_} levels run "
+                    f"from {low:g} to {high:g}. Pass images on the scale of the training images."
+                )
+            position = (values - low) / spacing
+            index = np.rint(position)
+            if self._exact_levels and np.abs(position - index).max() > _LEVEL_TOLERANCE:
+                bad = values[np.abs(position - index) > _LEVEL_TOLERANCE][0]
+                raise ValueError(
+                    f"X has values that are not among the {self.n_levels_} levels this {name} "
+                    f"was fitted with (the integers {low:g} to {high:g}), for example {bad:g}. "
+                    "Pass images on the scale of the training images, or fit with n_levels to "
+                    "quantise the values."
+                )
+            levels[start : start + step] = np.clip(index, 0, self.n_levels_ - 1)
+        return levels
+
+    @property
+    def _conditional(self) -> bool:
+        return hasattr(self, "classes_")
+
+    def _fit_classes(self, y, images):
+        if y is None:
+            for attribute in ("classes_", "class_prior_"):
+                if hasattr(self, attribute):
+                    delattr(self, attribute)
+            return
+        y = column_or_1d(y, warn=True)
+        check_target_length(images, y)
+        check_classification_targets(y)
+        self.classes_, counts = np.unique(y, return_counts=True)
+        self.class_prior_ = counts / counts.sum()
+
+    def _encode_labels(self, y, n_images, *, name="X") -> np.ndarray:
+        """Class indices of the labels ``y``, checked against ``classes_``."""
+        y = column_or_1d(y, warn=True)
+        if len(y) != n_images:
+            if name == "X":
+                raise ValueError(
+                    f"X and y have different numbers of samples: X has {n_images}, y has {len(y)}."
+                )
+            raise ValueError(
+                f"y has {len(y)} labels but n_samples={n_images}; pass one label per image or "
+                "a single label for all."
+            )
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"y contains labels {unknown.tolist()} that are not among the classes "
+                f"{self.classes_.tolist()} this generator was fitted with."
+            )
+        return np.searchsorted(self.classes_, y).astype(np.int64)
+
+    def _codes(self, levels, labels) -> np.ndarray:
+        """What the torch module reads: the class index, then the level of every value."""
+        labels = np.zeros(len(levels), dtype=np.int64) if labels is None else labels
+        dtype = np.int64 if self._conditional and len(self.classes_) > 255 else levels.dtype
+        codes = np.empty((len(levels), 1 + levels.shape[1]), dtype=dtype)
+        codes[:, 0] = labels
+        codes[:, 1:] = levels
+        return codes
+
+    # ----------------------------------------------------------------- inference
+    @contextlib.contextmanager
+    def _inference(self):
+        module = self.net_.module_
+        was_training = module.training
+        module.eval()
+        try:
+            with torch_threads(self.n_threads), torch.inference_mode():
+                yield
+        finally:
+            module.train(was_training)
+
+    def _log_likelihood(self, levels, labels) -> np.ndarray:
+        module = self.net_.module_
+        batch_size = self._inference_batch_size()
+        results = []
+        with self._inference():
+            for start in range(0, len(levels), batch_size):
+                stop = start + batch_size
+                codes = self._codes(
+                    levels[start:stop], None if labels is None else labels[start:stop]
+                )
+                codes = torch.as_tensor(codes.astype(np.int64)).to(self.net_.device)
+                results.append(module.log_likelihood(codes).cpu().numpy())
+        return np.concatenate(results)
+
+    def _inference_batch_size(self) -> int:
+        # Logits hold n_levels values per pixel; keep a batch's logits near 64 MB.
+        per_image = self.n_levels_ * self.n_features_in_ * 8
+        return int(np.clip((1 << 26) // per_image, 1, max(self.batch_size, 1024)))
+
+    # ----------------------------------------------------------------- hooks
+    def _encode_targets(self, y, images, *, fitting):
+        if fitting:
+            self._fit_levels(images)
+            self._fit_classes(y, images)
+        elif y is not None and not self._conditional:
+            raise ValueError(
+                "fit got y, but this generator was first fitted without labels; keep fitting "
+                "without y, or set warm_start=False to start a class-conditional model."
+            )
+        elif y is None and self._conditional:
+            raise ValueError(
+                "This generator was fitted with labels; pass y to continue training it."
+            )
+        labels = self._encode_labels(y, len(images)) if self._conditional else None
+        return self._codes(self._quantise(images), labels)
+
+    def _make_dataset(self, images, targets, weights):
+        codes = as_batch_source(targets, dtype=torch.int64)
+        return ArrayDataset(codes, np.ascontiguousarray(targets[:, 1:]), weights, dtype=torch.int64)
+
+    def _embeds(self) -> bool:
+        # X holds pixel values, not token ids: the generator turns them into level codes
+        # itself (_encode_targets), so the base's token checks and token inputs do not apply.
+        return False
+
+    def _input_statistics(self, images):
+        return (), ()  # the module embeds levels; it needs no scaling statistics
+
+    def _module_class(self):
+        from .pixelrnn import PixelRNN
+
+        return PixelRNN
+
+    def _module_params(self):
+        return {
+            "image_shape": self.image_shape_,
+            "n_levels": self.n_levels_,
+            "n_classes": len(self.classes_) if self._conditional else 0,
+            "cell": self.cell,
+            "hidden_size": self._hidden_size,
+            "num_layers": self.num_layers,
+            "dropout": self.dropout,
+            "embedding_dim": self.embedding_dim,
+            "context_radius": self.context_radius,
+        }
+
+    def _criterion_params(self):
+        return {"kind": "cross_entropy"}
+
+
+RNNImageGenerator.__doc__ = RNNImageGenerator.__doc__.replace("{shared}", _parameter_docs())

@@ -1,0 +1,615 @@
+"""Saving fitted estimators to one safe file, and loading them back: ``est.save`` / ``load``.
+
+A model file is a zip archive of three entries:
+
+``manifest.json``
+    The format name and version, the skrnn version that wrote the file and the SHA-256 of the
+    two other entries.
+``model.json``
+    The estimator's class, its parameters and its fitted attributes (``classes_``,
+    ``image_shape_``, the input statistics, the target scaling, ...), as plain JSON in which
+    tuples, arrays (with their dtype) and numpy scalars are tagged so that they come back as
+    they were.
+``weights.safetensors``
+    The torch module's state dict in the `safetensors <https://huggingface.co/docs/safetensors>`_
+    format: raw tensors and a JSON header.
+
+Nothing in the file is pickled, so loading a model file runs no code from it: the estimator is
+rebuilt from its parameters by skrnn's own code, its torch module is re-created by the same
+``_build_net`` machinery that ``fit`` uses, and the weights are copied in. A cell is stored by
+its registered name. The checksums catch files that were damaged or altered after saving; they
+are not a signature (whoever can alter the file can recompute them), which is why safety rests
+on the absence of pickle, not on the checksums.
+
+Pickle and joblib keep working as scikit-learn users expect; use them for sklearn workflows
+(joblib caching, ``Parallel`` workers) and this format to share models or to open models from
+sources you do not trust.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import math
+import numbers
+import os
+import tempfile
+import warnings
+import zipfile
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .cells import ENTRY_POINT_GROUP, cell_name, get_cell
+from .exceptions import MissingCellError, ModelFileError
+from .utils import resolve_device, seeded
+
+FORMAT = "skrnn-model"
+FORMAT_VERSION = 1
+MANIFEST_ENTRY = "manifest.json"
+MODEL_ENTRY = "model.json"
+WEIGHTS_ENTRY = "weights.safetensors"
+_ENTRIES = (MANIFEST_ENTRY, MODEL_ENTRY, WEIGHTS_ENTRY)
+
+# Entries larger than this are refused before they are read (a zip bomb must not fill memory).
+_MAX_JSON_BYTES = 256 << 20
+_MAX_WEIGHTS_BYTES = 64 << 30
+
+# Instance attributes that are rebuilt on load rather than stored.
+_NOT_STORED = frozenset({"net_", "_device", "_metadata_request"})
+
+# numpy dtype kinds stored in arrays and scalars: bool, ints, floats, str, object (of those).
+_ARRAY_KINDS = frozenset("biufUO")
+
+
+# ===================================================================== encoding to JSON
+def _encode_float(value: float):
+    value = float(value)
+    if math.isfinite(value):
+        return value
+    return {"$kind": "float", "value": repr(value)}  # 'nan', 'inf', '-inf'
+
+
+def _encode_array(array: np.ndarray, where: str):
+    dtype = array.dtype
+    if dtype.kind not in _ARRAY_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        raise TypeError(
+            f"{where} is an array of dtype {dtype}, which a model file cannot hold; expected "
+            "booleans, integers, floats or strings."
+        )
+    flat = array.ravel().tolist()
+    if dtype.kind == "f":
+        data = [_encode_float(value) for value in flat]
+    elif dtype.kind == "O":
+        data = [_encode(value, f"{where}[{i}]", primitive=True) for i, value in enumerate(flat)]
+    else:
+        data = flat
+    return {"$kind": "ndarray", "dtype": dtype.str, "shape": list(array.shape), "data": data}
+
+
+def _encode(value, where: str, *, primitive: bool = False):
+    """Turn ``value`` into JSON-compatible data that :func:`_decode` turns back into it."""
+    if value is None or isinstance(value, (bool, str)) and not isinstance(value, np.generic):
+        return value
+    if isinstance(value, np.generic):
+        if value.dtype.kind not in _ARRAY_KINDS - {"O"}:
+            raise TypeError(f"{where} is a numpy {value.dtype} value, which cannot be saved.")
+        item = value.item()
+        data = _encode_float(item) if value.dtype.kind == "f" else item
+        return {"$kind": "scalar", "dtype": value.dtype.str, "value": data}
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, float):
+        return _encode_float(value)
+    if primitive:
+        raise TypeError(
+            f"{where} is a {type(value).__name__}; object arrays in a model file may hold only "
+            "strings, numbers, booleans and None."
+        )
+    if isinstance(value, tuple):
+        items = [_encode(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return {"$kind": "tuple", "items": items}
+    if isinstance(value, list):
+        return [_encode(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        items = [
+            [_encode(key, f"{where} key"), _encode(item, f"{where}[{key!r}]")]
+            for key, item in value.items()
+        ]
+        return {"$kind": "dict", "items": items}
+    if isinstance(value, np.ndarray):
+        return _encode_array(value, where)
+    if isinstance(value, np.dtype):
+        return {"$kind": "dtype", "value": value.str}
+    if isinstance(value, type) and issubclass(value, np.generic):
+        return {"$kind": "dtype_type", "value": np.dtype(value).str}
+    if isinstance(value, torch.device):
+        return {"$kind": "device", "value": str(value)}
+    if isinstance(value, np.random.RandomState):
+        return {"$kind": "random_state", "state": _encode(value.get_state(), where)}
+    if isinstance(value, type) and issubclass(value, torch.optim.Optimizer):
+        if getattr(torch.optim, value.__name__, None) is not value:
+            raise TypeError(
+                f"{where}={value.__module__}.{value.__qualname__} is not one of torch.optim's "
+                "optimizers, so a model file cannot name it; pass one of torch.optim's classes "
+                "or a name such as 'adam'."
+            )
+        return {"$kind": "optimizer", "name": value.__name__}
+    raise TypeError(
+        f"{where} is a {type(value).__module__}.{type(value).__qualname__}, which a model file "
+        "cannot hold: it stores numbers, strings, tuples, lists, dicts and numpy arrays only."
+    )
+
+
+def _cell_record(cell) -> dict:
+    """The registered name of the estimator's cell and where it comes from."""
+    name = cell if isinstance(cell, str) else cell_name(cell)
+    if name is None:
+        raise ValueError(
+            f"cell={cell!r} is a cell factory that is not registered, so a model file could not "
+            "name it. Register it with skrnn.cells.register_cell('my_cell', factory) and fit "
+            "with cell='my_cell' (or publish it in the 'skrnn.cells' entry-point group), then "
+            "save again; or use pickle for this model."
+        )
+    factory = get_cell(name)
+    record = {"name": name, "module": getattr(factory, "__module__", None)}
+    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if entry_point.name == name:
+            record["entry_point"] = entry_point.value
+            dist = getattr(entry_point, "dist", None)
+            record["distribution"] = getattr(dist, "name", None)
+    return record
+
+
+def _estimator_parameters(estimator) -> dict:
+    params = estimator.get_params(deep=False)
+    if params.get("callbacks"):
+        warnings.warn(
+            "callbacks are not saved in a model file (they only act during training); the "
+            "loaded estimator has callbacks=None.",
+            UserWarning,
+            stacklevel=4,
+        )
+        params["callbacks"] = None
+    encoded = {}
+    for name, value in params.items():
+        if name == "cell" and callable(value):
+            encoded[name] = {"$kind": "cell", "name": _cell_record(value)["name"]}
+        else:
+            encoded[name] = _encode(value, f"the parameter {name}")
+    return encoded
+
+
+def _fitted_attributes(estimator, params) -> dict:
+    fitted = {}
+    for name, value in vars(estimator).items():
+        if name in params or name in _NOT_STORED or callable(value) and not isinstance(value, type):
+            continue
+        fitted[name] = _encode(value, f"the fitted attribute {name}")
+    return fitted
+
+
+def _dumps(data) -> bytes:
+    return json.dumps(data, allow_nan=False, ensure_ascii=False, sort_keys=True).encode("utf-8")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def save_model(estimator, path) -> None:
+    """Write a fitted skrnn estimator to one model file at ``path`` (see the module docstring).
+
+    Prefer the method :meth:`BaseRNNEstimator.save <skrnn.base.BaseRNNEstimator.save>`.
+
+    Parameters
+    ----------
+    estimator : BaseRNNEstimator
+        A fitted skrnn estimator.
+    path : str, os.PathLike or binary file object
+        Where to write. An existing file is replaced only once the new one is complete.
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        If the estimator has not been fitted.
+    ValueError
+        If its cell is a factory that is not registered under a name.
+    TypeError
+        If a parameter or fitted attribute is of a type a model file cannot hold.
+    """
+    import safetensors.torch
+    from sklearn.utils.validation import check_is_fitted
+
+    from . import __version__
+
+    check_is_fitted(estimator, "net_")
+    params = estimator.get_params(deep=False)
+    cell = _cell_record(params["cell"])
+    model = {
+        "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+        "skrnn_version": __version__,
+        "torch_version": torch.__version__,
+        "cell": cell,
+        "params": _estimator_parameters(estimator),
+        "fitted": _fitted_attributes(estimator, params),
+    }
+    state = estimator.net_.module_.state_dict()
+    # Clones on the CPU: safetensors wants contiguous tensors that share no memory.
+    tensors = {key: value.detach().to("cpu").contiguous().clone() for key, value in state.items()}
+    weights = safetensors.torch.save(tensors)
+    model_bytes = _dumps(model)
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "skrnn_version": __version__,
+        "sha256": {MODEL_ENTRY: _sha256(model_bytes), WEIGHTS_ENTRY: _sha256(weights)},
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(MANIFEST_ENTRY, _dumps(manifest), zipfile.ZIP_DEFLATED)
+        archive.writestr(MODEL_ENTRY, model_bytes, zipfile.ZIP_DEFLATED)
+        archive.writestr(WEIGHTS_ENTRY, weights, zipfile.ZIP_STORED)
+    if hasattr(path, "write"):
+        path.write(buffer.getvalue())
+        return
+    path = Path(os.fspath(path))
+    # Write next to the target and rename, so an interrupted save never leaves half a file.
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(buffer.getvalue())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+# ===================================================================== decoding from JSON
+def _file_error(source: str, problem: str) -> ModelFileError:
+    return ModelFileError(f"{source} is not a valid skrnn model file: {problem}")
+
+
+def _decode_float(value, where):
+    if isinstance(value, bool) or not isinstance(value, (int, float, dict)):
+        raise ValueError(f"{where} should be a number, found {type(value).__name__}")
+    if isinstance(value, dict):
+        if value.get("$kind") != "float" or value.get("value") not in ("nan", "inf", "-inf"):
+            raise ValueError(f"{where} should be a number, found {value!r:.80}")
+        return float(value["value"])
+    return float(value)
+
+
+def _decode_dtype(text, where) -> np.dtype:
+    try:
+        dtype = np.dtype(text) if isinstance(text, str) and len(text) < 16 else None
+    except TypeError:
+        dtype = None
+    if (
+        dtype is None
+        or dtype.kind not in _ARRAY_KINDS
+        or dtype.fields is not None
+        or dtype.subdtype is not None
+    ):
+        raise ValueError(f"{where} has an unsupported dtype {text!r:.40}")
+    return dtype
+
+
+def _decode_array(value, where) -> np.ndarray:
+    dtype = _decode_dtype(value.get("dtype"), where)
+    shape, data = value.get("shape"), value.get("data")
+    if (
+        not isinstance(shape, list)
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)
+        or not isinstance(data, list)
+        or math.prod(shape) != len(data)
+    ):
+        raise ValueError(f"{where} is an array whose shape does not match its data")
+    if dtype.kind == "f":
+        data = [_decode_float(item, where) for item in data]
+    elif dtype.kind == "O":
+        items = [_decode(item, where, primitive=True) for item in data]
+        array = np.empty(len(items), dtype=object)
+        for i, item in enumerate(items):
+            array[i] = item
+        return array.reshape(shape)
+    elif dtype.kind == "U":
+        if not all(isinstance(item, str) for item in data):
+            raise ValueError(f"{where} is a string array holding non-strings")
+    elif not all(isinstance(item, (int, bool)) for item in data):
+        raise ValueError(f"{where} is an integer or boolean array holding other values")
+    return np.asarray(data, dtype=dtype).reshape(shape)
+
+
+def _decode_scalar(value, where):
+    dtype = _decode_dtype(value.get("dtype"), where)
+    if dtype.kind == "O":
+        raise ValueError(f"{where} is an object scalar")
+    item = value.get("value")
+    if dtype.kind == "f":
+        item = _decode_float(item, where)
+    elif not isinstance(item, (int, bool, str)):
+        raise ValueError(f"{where} holds a {type(item).__name__}")
+    return np.asarray(item, dtype=dtype)[()]
+
+
+def _decode(value, where: str, *, primitive: bool = False):
+    """The inverse of :func:`_encode`; raises ``ValueError`` on anything it did not write."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, list) and not primitive:
+        return [_decode(item, where) for item in value]
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} holds an unexpected {type(value).__name__}")
+    kind = value.get("$kind")
+    if kind == "float":
+        return _decode_float(value, where)
+    if kind == "scalar":
+        return _decode_scalar(value, where)
+    if primitive:
+        raise ValueError(f"{where} holds an unexpected {kind!r:.40} entry")
+    if kind == "tuple" and isinstance(value.get("items"), list):
+        return tuple(_decode(item, where) for item in value["items"])
+    if kind == "dict" and isinstance(value.get("items"), list):
+        pairs = value["items"]
+        if not all(isinstance(pair, list) and len(pair) == 2 for pair in pairs):
+            raise ValueError(f"{where} is a malformed mapping")
+        return {_decode(key, where, primitive=True): _decode(item, where) for key, item in pairs}
+    if kind == "ndarray":
+        return _decode_array(value, where)
+    if kind == "dtype":
+        return _decode_dtype(value.get("value"), where)
+    if kind == "dtype_type":
+        return _decode_dtype(value.get("value"), where).type
+    if kind == "device" and isinstance(value.get("value"), str):
+        return torch.device(value["value"])
+    if kind == "random_state":
+        state = _decode(value.get("state"), where)
+        random_state = np.random.RandomState()
+        random_state.set_state(state)
+        return random_state
+    if kind == "optimizer":
+        optimizer = getattr(torch.optim, str(value.get("name")), None)
+        if not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
+            raise ValueError(f"{where} names an unknown optimizer {value.get('name')!r:.40}")
+        return optimizer
+    if kind == "cell" and isinstance(value.get("name"), str):
+        return get_cell(value["name"])
+    raise ValueError(f"{where} holds an unknown entry {kind!r:.40}")
+
+
+def _reject_constant(name):
+    raise ValueError(f"the JSON holds the non-standard constant {name}")
+
+
+def _read_json(data: bytes, source: str, entry: str) -> dict:
+    try:
+        value = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise _file_error(source, f"its {entry} is not valid JSON ({exc}).") from None
+    if not isinstance(value, dict):
+        raise _file_error(source, f"its {entry} is not a JSON object.")
+    return value
+
+
+def _read_entries(path, source: str) -> dict[str, bytes]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise _file_error(
+            source,
+            "it is not a zip archive (the file may be truncated, or be another kind of file "
+            "such as a pickle). Model files are written by estimator.save(path).",
+        ) from None
+    with archive:
+        infos = {info.filename: info for info in archive.infolist()}
+        if sorted(infos) != sorted(_ENTRIES):
+            raise _file_error(
+                source,
+                f"it holds the entries {sorted(infos)[:10]}, but a model file holds exactly "
+                f"{list(_ENTRIES)}.",
+            )
+        entries = {}
+        for name, info in infos.items():
+            limit = _MAX_WEIGHTS_BYTES if name == WEIGHTS_ENTRY else _MAX_JSON_BYTES
+            if info.file_size > limit:
+                raise _file_error(source, f"its entry {name} is implausibly large.")
+            try:
+                entries[name] = archive.read(info)
+            except Exception as exc:  # CRC errors, truncation, unknown compression, encryption
+                raise _file_error(
+                    source, f"its entry {name} cannot be read ({type(exc).__name__}: {exc})."
+                ) from None
+    return entries
+
+
+def _estimator_classes() -> dict[str, type]:
+    """Every estimator class loading may build: skrnn's own and any already-imported subclass.
+
+    Classes are looked up by name among those already defined; loading never imports a module
+    named by the file.
+    """
+    from . import classifier, regressor, segmenter  # noqa: F401  (define the built-ins)
+    from .base import BaseRNNEstimator
+
+    try:
+        from . import generator  # noqa: F401
+    except ImportError:  # pragma: no cover - the generator is optional while it is developed
+        pass
+    classes, stack = {}, [BaseRNNEstimator]
+    while stack:
+        cls = stack.pop()
+        classes[f"{cls.__module__}.{cls.__qualname__}"] = cls
+        stack.extend(cls.__subclasses__())
+    return classes
+
+
+def _check_cell(record, source: str) -> None:
+    if not isinstance(record, dict) or not isinstance(record.get("name"), str):
+        raise _file_error(source, "it does not name its recurrent cell.")
+    name = record["name"]
+    try:
+        get_cell(name)
+    except ValueError:
+        origin = ""
+        if record.get("distribution"):
+            origin = (
+                f" It was provided by the plugin package {record['distribution']!r} (entry point "
+                f"{record.get('entry_point')!r}); install that package."
+            )
+        elif record.get("module"):
+            origin = (
+                f" It was registered by the module {record['module']!r}; import that module "
+                "(or install the package it belongs to) before loading."
+            )
+        raise MissingCellError(
+            f"{source} uses the recurrent cell {name!r}, which is not registered here.{origin} "
+            f"Cell plugins register themselves through the {ENTRY_POINT_GROUP!r} entry-point "
+            "group, or with skrnn.cells.register_cell."
+        ) from None
+
+
+def load(path, *, device: str | None = None):
+    """Load an estimator saved with ``estimator.save(path)``.
+
+    Loading runs no code from the file: the estimator is rebuilt from its saved parameters
+    and its weights are copied into a freshly built torch module.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or binary file object
+        A model file.
+    device : str, default=None
+        Where the loaded model runs; it replaces the saved ``device`` parameter. None keeps the
+        saved parameter when this machine has that device, and otherwise uses the CPU (with a
+        warning), so a model trained on a GPU loads anywhere.
+
+    Returns
+    -------
+    estimator : BaseRNNEstimator
+        The fitted estimator, predicting as the saved one did.
+
+    Raises
+    ------
+    skrnn.exceptions.ModelFileError
+        If the file is not a skrnn model file, is truncated, or was altered after saving
+        (a :class:`ValueError`).
+    skrnn.exceptions.MissingCellError
+        If the model's recurrent cell is not registered here, for example because its plugin
+        package is not installed; the message names the plugin.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import skrnn
+    >>> from skrnn.datasets import load_digits_images
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> clf = skrnn.RNNImageClassifier(hidden_size=8, max_epochs=1, random_state=0)
+    >>> clf = clf.fit(X[:100], y[:100])
+    >>> path = os.path.join(tempfile.mkdtemp(), "digits.skrnn")
+    >>> clf.save(path)
+    >>> loaded = skrnn.load(path)
+    >>> bool((loaded.predict(X[:20]) == clf.predict(X[:20])).all())
+    True
+    """
+    import safetensors.torch
+
+    source = "This object" if hasattr(path, "read") else f"The file {os.fspath(path)!r}"
+    entries = _read_entries(path, source)
+    manifest = _read_json(entries[MANIFEST_ENTRY], source, MANIFEST_ENTRY)
+    if manifest.get("format") != FORMAT:
+        raise _file_error(source, f"its manifest names the format {manifest.get('format')!r:.40}.")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        raise ModelFileError(
+            f"{source} has model-file format version {version!r:.20}, but this skrnn reads "
+            f"versions up to {FORMAT_VERSION}; it was written by skrnn "
+            f"{manifest.get('skrnn_version')!r:.20}. Upgrade skrnn to load it."
+        )
+    checksums = manifest.get("sha256")
+    for name in (MODEL_ENTRY, WEIGHTS_ENTRY):
+        expected = checksums.get(name) if isinstance(checksums, dict) else None
+        if expected != _sha256(entries[name]):
+            raise ModelFileError(
+                f"{source} fails its checksum: {name} is not what was saved, so the file was "
+                "damaged or altered after saving. Save the model again from its source."
+            )
+    model = _read_json(entries[MODEL_ENTRY], source, MODEL_ENTRY)
+    cls = _estimator_classes().get(model.get("estimator"))
+    if cls is None:
+        raise _file_error(
+            source,
+            f"it holds a {model.get('estimator')!r:.80}, which is not an estimator class "
+            "defined here. Import the module that defines it before loading.",
+        )
+    _check_cell(model.get("cell"), source)
+    try:
+        params, fitted = ({}, {})
+        for section, decoded in (("params", params), ("fitted", fitted)):
+            stored = model.get(section)
+            if not isinstance(stored, dict):
+                raise ValueError(f"{section} must be a mapping")
+            for name, value in stored.items():
+                decoded[name] = _decode(value, f"{section}[{name!r}]")
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise _file_error(source, f"its {MODEL_ENTRY} cannot be decoded ({exc}).") from None
+    estimator = cls()
+    unknown = sorted(set(params) - set(estimator.get_params(deep=False)))
+    if unknown:
+        raise _file_error(
+            source,
+            f"it sets parameters {unknown} that {cls.__name__} of this skrnn version does not "
+            f"have (the file was written by skrnn {model.get('skrnn_version')!r:.20}).",
+        )
+    if device is not None:
+        params["device"] = device
+    else:
+        try:
+            resolve_device(params.get("device", "auto"))
+        except ValueError:
+            warnings.warn(
+                f"The model was saved with device={params.get('device')!r}, which this machine "
+                "does not have; it is loaded on the CPU (device='cpu').",
+                UserWarning,
+                stacklevel=2,
+            )
+            params["device"] = "cpu"
+    try:
+        estimator.set_params(**params)
+        for name, value in fitted.items():
+            setattr(estimator, name, value)
+        estimator._check_params()
+        with seeded(0, estimator._device):  # module init draws random numbers; keep the caller's
+            setup = estimator._training_setup(max(1, estimator.batch_size), 0, partial=False)
+            net = estimator._build_net(setup)
+            net.initialize()
+    except Exception as exc:
+        raise _file_error(
+            source,
+            f"its parameters do not describe a {cls.__name__} that can be built "
+            f"({type(exc).__name__}: {exc}).",
+        ) from None
+    try:
+        state = safetensors.torch.load(entries[WEIGHTS_ENTRY])
+    except Exception as exc:
+        raise _file_error(
+            source, f"its weights cannot be read ({type(exc).__name__}: {exc})."
+        ) from None
+    try:
+        net.module_.load_state_dict(state, strict=True)
+    except Exception as exc:
+        raise _file_error(
+            source, f"its weights do not fit the model its parameters describe ({exc})."
+        ) from None
+    history = fitted.get("history_")
+    if isinstance(history, list) and all(isinstance(epoch, dict) for epoch in history):
+        from skorch.history import History
+
+        net.history_ = History([{**epoch, "batches": []} for epoch in history])
+    estimator.net_ = net
+    return estimator

@@ -1,0 +1,254 @@
+"""The torch model behind :class:`skrnn.RNNImageGenerator`: an autoregressive pixel RNN.
+
+An image ``(H, W, C)`` is read in raster order, one value (sub-pixel) per time step, so
+``T = H * W * C``. The input at step ``t`` describes only values that come *before* ``t``:
+
+* the previous value in raster order (the classic "input shifted by one"),
+* the same channel of the pixels in a causal window above and to the left (the rows above,
+  ``context_radius`` pixels to each side, and the pixels to the left on the same row), which is
+  what the input-to-state convolution of PixelRNN's Row LSTM sees,
+* the earlier channels of the same pixel,
+
+each embedded by level, plus a learnt embedding of the position ``t`` and, for class-conditional
+models, of the class. A forward-only recurrent cell from the registry carries everything
+generated so far, and a small dense head turns its output (with the step's input) into logits
+over the ``n_levels`` levels of value ``t``: free per-level scores plus the log-probabilities of
+a mixture of discretised logistics over the ordered levels (as in PixelCNN++), so neighbouring
+levels start out alike. Dropout on the cell's inputs is the main regulariser. Nothing at step
+``t`` depends on values ``>= t``, so the product of the per-step softmaxes is a normalised
+distribution over images.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .cells import TorchRecurrent
+from .modules import RecurrentEncoder, dense_head, layer_sizes
+
+
+def causal_sources(image_shape, context_radius: int) -> np.ndarray:
+    """For every raster step, the earlier steps whose values form its input.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(H, W, C)``.
+    context_radius : int
+        How far the causal window reaches up and to each side.
+
+    Returns
+    -------
+    sources : ndarray of shape (H * W * C, n_sources)
+        ``sources[t, s]`` is a step ``< t``, or ``-1`` where the neighbour lies outside the image
+        (or before the first step).
+    """
+    height, width, channels = image_shape
+    n_steps = height * width * channels
+    index = np.arange(n_steps).reshape(height, width, channels)
+    rows, cols, chans = np.meshgrid(
+        np.arange(height), np.arange(width), np.arange(channels), indexing="ij"
+    )
+    sources = [np.arange(n_steps) - 1]  # the previous value in raster order
+    for di in range(-context_radius, 1):
+        for dj in range(-context_radius, context_radius + 1):
+            if di == 0 and dj >= 0:
+                break
+            r, c = rows + di, cols + dj
+            inside = (r >= 0) & (c >= 0) & (c < width)
+            source = np.full(index.shape, -1)
+            source[inside] = index[r[inside], c[inside], chans[inside]]
+            sources.append(source.ravel())
+    for earlier in range(channels - 1):
+        source = np.where(chans > earlier, index[:, :, earlier : earlier + 1], -1)
+        sources.append(source.ravel())
+    sources = np.stack(sources, axis=1)
+    assert (sources < np.arange(n_steps)[:, None]).all(), "a source must precede its step"
+    return sources
+
+
+def check_causal(encoder: nn.Module, input_size: int, name) -> None:
+    """Raise if the encoder's output at a step changes when a *later* step's input changes.
+
+    Built-in torch cells run forward only; a plugin cell might not (a bidirectional reader, an
+    attention layer), and would let each pixel see itself and the pixels after it.
+    """
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 6, input_size, generator=generator)
+    changed = x.clone()
+    changed[:, -1] = torch.randn(2, input_size, generator=generator)
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        with torch.no_grad():
+            before, after = encoder(x), encoder(changed)
+    finally:
+        encoder.train(was_training)
+    if not torch.allclose(before[:, :-1], after[:, :-1], atol=1e-6):
+        raise ValueError(
+            f"The cell {name!r} is not causal: its output at a time step depends on later "
+            "steps, which would let each pixel see itself. RNNImageGenerator needs a cell that "
+            "reads forward only (for example 'rnn', 'lstm' or 'gru')."
+        )
+
+
+def discretised_logistic_log_probs(params, n_levels: int, n_components: int):
+    """Log-probabilities ``(..., K)`` of ``K`` ordered levels under a logistic mixture.
+
+    ``params (..., 3 * M)`` holds the mixture logits, means and log-scales of ``M`` logistics
+    on ``[-1, 1]``, where the levels sit evenly spaced; each level receives the mass of its bin
+    and the end levels the tails (as in PixelCNN++). Computed from log-sigmoids, so it stays
+    finite however sharp a component gets.
+    """
+    mix, mean, log_scale = params.split(n_components, dim=-1)
+    centres = torch.linspace(-1.0, 1.0, n_levels, device=params.device, dtype=params.dtype)
+    inv_scale = torch.exp(-log_scale.clamp(min=-7.0))[..., None, :]
+    half_bin = 1.0 / (n_levels - 1)
+    upper = (centres[:, None] + half_bin - mean[..., None, :]) * inv_scale  # (..., K, M)
+    lower = (centres[:, None] - half_bin - mean[..., None, :]) * inv_scale
+    # log(sigmoid(u) - sigmoid(l)) = logsigmoid(u) + logsigmoid(-l) + log(1 - exp(l - u))
+    width = torch.log(-torch.expm1(-(2.0 * half_bin) * inv_scale))
+    inner = F.logsigmoid(upper) + F.logsigmoid(-lower) + width
+    first = F.logsigmoid(upper[..., :1, :])
+    last = F.logsigmoid(-lower[..., -1:, :])
+    per_component = torch.cat([first, inner[..., 1:-1, :], last], dim=-2)
+    return torch.logsumexp(per_component + F.log_softmax(mix, dim=-1)[..., None, :], dim=-1)
+
+
+class PixelRNN(nn.Module):
+    """Autoregressive pixel model: logits over levels for every value of an image.
+
+    The input is a code array ``(B, 1 + T)``: the class index (0 for unconditional models)
+    followed by the level of every value in raster order. The output is logits ``(B, K, T)``
+    where logit ``[:, :, t]`` depends only on the class and the levels before ``t``.
+
+    The logits are free per-level scores plus the log-probabilities of a small mixture of
+    discretised logistics over the ordered levels. The softmax can still express any
+    distribution, but the mixture gives neighbouring levels similar probabilities from the
+    start, which matters when there are many levels and few images.
+    """
+
+    n_components = 5
+
+    def __init__(
+        self,
+        *,
+        image_shape,
+        n_levels,
+        n_classes,
+        cell,
+        hidden_size,
+        num_layers,
+        dropout,
+        embedding_dim,
+        context_radius,
+    ):
+        super().__init__()
+        self.n_levels = int(n_levels)
+        sources = causal_sources(tuple(image_shape), int(context_radius))
+        self.n_steps, n_sources = sources.shape
+        # Index n_steps of the padded level array holds the "outside" token.
+        sources = np.where(sources < 0, self.n_steps, sources)
+        self.register_buffer("sources", torch.as_tensor(sources), persistent=False)
+        self.register_buffer(
+            "source_offsets", torch.arange(n_sources) * (self.n_levels + 1), persistent=False
+        )
+        self.context = nn.Embedding(n_sources * (self.n_levels + 1), embedding_dim)
+        self.position = nn.Embedding(self.n_steps, embedding_dim)
+        self.label = nn.Embedding(n_classes, embedding_dim) if n_classes else None
+        # The step input is a sum of embeddings; scale them so that the sum starts at unit size.
+        n_terms = n_sources + 1 + int(bool(n_classes))
+        for embedding in (self.context, self.position, self.label):
+            if embedding is not None:
+                nn.init.normal_(embedding.weight, std=n_terms**-0.5)
+        self.input_dropout = nn.Dropout(dropout)
+        self.encoder = RecurrentEncoder(
+            embedding_dim, cell, hidden_size, num_layers, False, dropout
+        )
+        if not self._stateful_layers():
+            check_causal(self.encoder, embedding_dim, cell)
+        width = layer_sizes(hidden_size, num_layers)[-1]
+        self.head = dense_head(
+            self.encoder.output_size + embedding_dim,
+            (width,),
+            3 * self.n_components + self.n_levels,
+            dropout,
+        )
+
+    def logits(self, features):
+        """Logits over levels ``(..., K)`` from the head's input features."""
+        out = self.head(features)
+        ordinal = out[..., : 3 * self.n_components]
+        free = out[..., 3 * self.n_components :]
+        return free + discretised_logistic_log_probs(ordinal, self.n_levels, self.n_components)
+
+    # ----------------------------------------------------------------- training and scoring
+    def step_inputs(self, padded_levels, steps, labels):
+        """The input vectors of ``steps`` from the levels ``(B, T + 1)`` (last: outside)."""
+        neighbours = padded_levels[:, self.sources[steps]] + self.source_offsets
+        inputs = self.context(neighbours).sum(dim=-2) + self.position(steps)
+        if self.label is not None:
+            label = self.label(labels)
+            inputs = inputs + (label[:, None] if inputs.dim() == 3 else label)
+        return inputs
+
+    def forward(self, codes):
+        codes = codes.long()
+        labels, levels = codes[:, 0], codes[:, 1:]
+        padded = F.pad(levels, (0, 1), value=self.n_levels)
+        steps = torch.arange(self.n_steps, device=codes.device)
+        inputs = self.step_inputs(padded, steps, labels)
+        outputs = self.encoder(self.input_dropout(inputs))
+        logits = self.logits(torch.cat([outputs, inputs], dim=-1))
+        return logits.transpose(1, 2)
+
+    def log_likelihood(self, codes):
+        """Log-probability (nats) of each image in ``codes`` ``(B, 1 + T)``, as float64."""
+        log_probs = F.log_softmax(self(codes).double(), dim=1)
+        levels = codes[:, 1:].long()
+        return log_probs.gather(1, levels[:, None]).squeeze(1).sum(dim=1)
+
+    # ----------------------------------------------------------------- sampling
+    def _stateful_layers(self):
+        """The torch recurrent layers of the encoder, or None if it holds another kind of cell."""
+        layers = self.encoder.layers
+        parts = list(layers) if isinstance(layers, nn.Sequential) else [layers]
+        if not all(isinstance(part, (TorchRecurrent, nn.Dropout)) for part in parts):
+            return None
+        layers = [part.layer for part in parts if isinstance(part, TorchRecurrent)]
+        # A bidirectional layer reads ahead; leave it to check_causal, which rejects it.
+        return None if any(layer.bidirectional for layer in layers) else layers
+
+    @torch.no_grad()
+    def sample(self, labels, *, temperature=1.0, generator=None):
+        """Draw images value by value; returns levels ``(B, T)``.
+
+        Torch's own cells carry their state from step to step. Any other cell is run again on
+        the growing prefix at every step (quadratic in ``T``, but it works for every cell).
+        """
+        n_images = len(labels)
+        device = labels.device
+        padded = torch.full(
+            (n_images, self.n_steps + 1), self.n_levels, dtype=torch.long, device=device
+        )
+        layers = self._stateful_layers()
+        states = [None] * len(layers) if layers is not None else None
+        prefix = []
+        for t in range(self.n_steps):
+            step = torch.tensor(t, device=device)
+            inputs = self.step_inputs(padded, step, labels)
+            if layers is not None:
+                output = inputs[:, None]
+                for i, layer in enumerate(layers):
+                    output, states[i] = layer(output, states[i])
+                output = output[:, 0]
+            else:
+                prefix.append(inputs)
+                output = self.encoder(torch.stack(prefix, dim=1))[:, -1]
+            logits = self.logits(torch.cat([output, inputs], dim=-1)).float()
+            probs = F.softmax(logits / temperature, dim=-1)
+            padded[:, t] = torch.multinomial(probs, 1, generator=generator)[:, 0]
+        return padded[:, :-1]

@@ -1,0 +1,166 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from skrnn.cli import main, parse_params
+from skrnn.datasets import load_digits_images, make_shapes
+
+TINY = ["--param", "hidden_size=4", "--param", "max_epochs=1", "--param", "batch_size=64"]
+
+
+@pytest.fixture(scope="module")
+def digits_npz(tmp_path_factory):
+    X, y = load_digits_images(n_class=3, return_X_y=True)
+    path = tmp_path_factory.mktemp("data") / "digits.npz"
+    np.savez(path, X=X[:90], y=y[:90])
+    return path
+
+
+@pytest.fixture(scope="module")
+def shapes_npz(tmp_path_factory):
+    X, Y = make_shapes(n_samples=8, image_size=16, random_state=0, return_X_y=True)
+    path = tmp_path_factory.mktemp("data") / "shapes.npz"
+    np.savez(path, X=X, Y=Y)
+    return path
+
+
+SEG_TINY = ["--param", "hidden_size=4", "--param", "num_layers=1", "--param", "head=None"]
+SEG_TINY += ["--param", "max_epochs=1"]
+
+
+@pytest.mark.parametrize("command", ["cv", "train", "predict", "demo"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: skrnn " + command in capsys.readouterr().out
+
+
+def test_param_values_are_python_literals_or_strings():
+    params = parse_params(["hidden_size=64,128", "head=(16, 8),None", "optimizer=adam", "lr=1e-2"])
+    assert params == {
+        "hidden_size": [64, 128],
+        "head": [(16, 8), None],
+        "optimizer": ["adam"],
+        "lr": [0.01],
+    }
+
+
+def test_cv_compares_every_cell_and_grid_point(digits_npz, tmp_path, capsys):
+    report = tmp_path / "cv.json"
+    argv = ["cv", str(digits_npz), "--cells", "rnn", "gru", "--folds", "2", "--quiet"]
+    argv += ["--param", "hidden_size=4,6", "--param", "max_epochs=1", "--json", str(report)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    for setting in ("cell=rnn hidden_size=4", "cell=gru hidden_size=6"):
+        assert setting in out
+    assert "mean accuracy" in out and "<- best" in out
+    results = json.loads(report.read_text())
+    assert results["task"] == "classification"
+    assert len(results["results"]) == 4
+    first = results["results"][0]
+    assert first["params"] == {"cell": "rnn", "hidden_size": 4, "max_epochs": 1}
+    assert len(first["fold_scores"]) == 2
+    assert 0 <= first["mean_score"] <= 1 and first["mean_fit_time"] > 0
+
+
+def test_cv_on_masks_scores_segmenters_by_mean_iou(shapes_npz, capsys):
+    argv = ["cv", str(shapes_npz), "--cells", "gru", "--folds", "2", "--quiet", *SEG_TINY]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "mean mean IoU" in out and "cell=gru" in out
+
+
+def test_train_then_predict_to_csv_and_npz(digits_npz, tmp_path, capsys):
+    model = tmp_path / "digits.skrnn"
+    argv = ["train", str(digits_npz), "-o", str(model), "--quiet", *TINY, "--param", "cell=lstm"]
+    assert main(argv) == 0
+    assert model.is_file()
+
+    predictions = tmp_path / "predictions.csv"
+    assert main(["predict", str(model), str(digits_npz), "-o", str(predictions), "-q"]) == 0
+    rows = list(csv.DictReader(predictions.open()))
+    assert len(rows) == 90
+    assert set(rows[0]) == {"index", "prediction", "proba_0", "proba_1", "proba_2"}
+    assert sum(float(rows[0][f"proba_{k}"]) for k in range(3)) == pytest.approx(1, abs=1e-4)
+
+    from skrnn import load
+
+    X = np.load(digits_npz)["X"]
+    expected = load(model).predict(X)
+    assert [int(row["prediction"]) for row in rows] == expected.tolist()
+
+    as_npz = tmp_path / "predictions.npz"
+    assert main(["predict", str(model), str(digits_npz), "-o", str(as_npz)]) == 0
+    assert "accuracy on" in capsys.readouterr().out
+    saved = np.load(as_npz)
+    np.testing.assert_array_equal(saved["predictions"], expected)
+    assert saved["proba"].shape == (90, 3)
+
+
+def test_predict_writes_csv_to_stdout_without_output(digits_npz, tmp_path, capsys):
+    model = tmp_path / "digits.skrnn"
+    assert main(["train", str(digits_npz), "-o", str(model), "-q", *TINY]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(model), str(digits_npz)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[0].startswith("index,prediction,proba_0")
+    assert len(captured.out.splitlines()) == 91
+    assert "accuracy on" in captured.err
+
+
+def test_train_and_predict_from_image_folders(tmp_path, capsys):
+    Image = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(0)
+    for name, low in (("dark", 0), ("light", 150)):
+        for i in range(6):
+            pixels = rng.integers(low, low + 100, (8, 8)).astype(np.uint8)
+            (tmp_path / "train" / name).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels).save(tmp_path / "train" / name / f"{i}.png")
+    (tmp_path / "new").mkdir()
+    for i in range(3):  # larger, unlabelled: predict resizes them to the model's 8x8
+        Image.fromarray(rng.integers(0, 255, (16, 16)).astype(np.uint8)).save(
+            tmp_path / "new" / f"n{i}.png"
+        )
+    model = tmp_path / "m.skrnn"
+    assert main(["train", str(tmp_path / "train"), "-o", str(model), "-q", *TINY]) == 0
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(model), str(tmp_path / "new"), "-o", str(out), "-q"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [row["filename"].rsplit("/", 1)[-1] for row in rows] == ["n0.png", "n1.png", "n2.png"]
+    assert {row["prediction"] for row in rows} <= {"0", "1"}
+
+
+def test_segmenter_train_and_predict_masks(shapes_npz, tmp_path):
+    model = tmp_path / "seg.skrnn"
+    assert main(["train", str(shapes_npz), "-o", str(model), "-q", *SEG_TINY]) == 0
+    out = tmp_path / "masks.npz"
+    assert main(["predict", str(model), str(shapes_npz), "-o", str(out), "-q"]) == 0
+    assert np.load(out)["predictions"].shape == (8, 16, 16)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["cv", "missing.npz"], "missing.npz does not exist"),
+        (["cv", "{digits}", "--param", "hidden_size"], "--param expects NAME=VALUE"),
+        (["cv", "{digits}", "--param", "hiden_size=4"], "has no parameter 'hiden_size'"),
+        (["cv", "{digits}", "--cells", "rnn", "cnn"], "cnn"),
+        (["cv", "{digits}", "--param", "hidden_size=-3"], "hidden_size"),
+        (["train", "{digits}", "--param", "hidden_size=4,8"], "has 2 values"),
+        (["train", "{text}"], "is not an .npz file or a folder"),
+        (["predict", "{text}", "{digits}"], "Cannot load the model"),
+        (["predict", "nomodel.skrnn", "{digits}"], "does not exist"),
+    ],
+)
+def test_argument_errors_exit_2_with_one_line(argv, message, digits_npz, tmp_path, capsys):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    argv = [arg.format(digits=digits_npz, text=text) for arg in argv]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err
+    assert len(captured.err.strip().splitlines()) == 1
+    assert "Traceback" not in captured.err

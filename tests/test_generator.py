@@ -1,0 +1,332 @@
+"""RNNImageGenerator: a normalised, causal pixel model that samples, scores and persists."""
+
+import itertools
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.model_selection import cross_val_score
+from torch import nn
+
+from skrnn.cells import TorchRecurrent, get_cell, register_cell
+from skrnn.datasets import load_digits_images
+from skrnn.generator import RNNImageGenerator
+
+# Tiny networks and few epochs: these tests check behaviour, not quality.
+TINY = dict(hidden_size=8, embedding_dim=8, max_epochs=2, batch_size=16, n_threads=1)
+
+
+def tiny_generator(**params):
+    return RNNImageGenerator(**{**TINY, "random_state": 0, **params})
+
+
+@pytest.fixture(scope="module")
+def few_digits():
+    X, y = load_digits_images(return_X_y=True)
+    return X[:120], y[:120]
+
+
+@pytest.fixture(scope="module")
+def fitted_digits(few_digits):
+    X, y = few_digits
+    return tiny_generator().fit(X)
+
+
+@pytest.fixture(scope="module")
+def conditional_digits(few_digits):
+    X, y = few_digits
+    return tiny_generator().fit(X, y)
+
+
+def all_binary_images(height, width):
+    """Every image of ``height * width`` binary pixels."""
+    grid = itertools.product([0, 1], repeat=height * width)
+    return np.array(list(grid), dtype=np.float64).reshape(-1, height, width)
+
+
+def random_binary_images(n, shape=(2, 2), seed=0):
+    return np.random.RandomState(seed).randint(0, 2, (n, *shape)).astype(np.float64)
+
+
+# ----------------------------------------------------------------- levels
+def test_levels_are_inferred_from_integer_images(fitted_digits):
+    assert fitted_digits.n_levels_ == 17
+    np.testing.assert_array_equal(fitted_digits.levels_, np.arange(17))
+
+
+def test_uint8_images_have_256_levels():
+    X = np.random.RandomState(0).randint(0, 40, (20, 2, 2)).astype(np.uint8)
+    gen = tiny_generator(max_epochs=1).fit(X)
+    assert gen.n_levels_ == 256
+    samples = gen.sample(3, random_state=0)
+    assert samples.dtype == np.uint8
+
+
+def test_given_n_levels_quantises_values(few_digits):
+    X, _ = few_digits
+    gen = tiny_generator(n_levels=5, max_epochs=1).fit(X)
+    np.testing.assert_array_equal(gen.levels_, [0, 4, 8, 12, 16])
+    assert np.isin(gen.sample(5, random_state=0), gen.levels_).all()
+    # 7 and 9 both lie between levels: they are scored as their nearest level, 8.
+    X_off, X_on = X[:2].copy(), X[:2].copy()
+    X_off[:, 0, 0], X_on[:, 0, 0] = 7.2, 8.0
+    np.testing.assert_allclose(gen.score_samples(X_off), gen.score_samples(X_on))
+
+
+def test_non_integer_images_get_256_levels_over_their_range():
+    X = np.random.RandomState(0).uniform(-1, 3, (20, 2, 3))
+    gen = tiny_generator(max_epochs=1).fit(X)
+    assert gen.n_levels_ == 256
+    assert gen.levels_[0] == X.min() and gen.levels_[-1] == X.max()
+    assert np.isfinite(gen.score_samples(X)).all()
+
+
+# ----------------------------------------------------------------- likelihood
+def test_log_likelihoods_are_finite_negative_nats(fitted_digits, few_digits):
+    X, _ = few_digits
+    scores = fitted_digits.score_samples(X[:10])
+    assert scores.shape == (10,)
+    assert np.isfinite(scores).all() and (scores < 0).all()
+    assert fitted_digits.score(X[:10]) == pytest.approx(scores.mean())
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm", "rnn"])
+def test_probabilities_of_all_images_sum_to_one(cell):
+    gen = tiny_generator(cell=cell).fit(random_binary_images(30))
+    assert gen.n_levels_ == 2
+    total = np.exp(gen.score_samples(all_binary_images(2, 2))).sum()
+    assert total == pytest.approx(1.0, abs=1e-5)
+
+
+def test_class_conditional_probabilities_sum_to_one_per_class_and_overall():
+    X = random_binary_images(30)
+    gen = tiny_generator(hidden_size=(8, 6)).fit(X, np.arange(30) % 3)
+    every_image = all_binary_images(2, 2)
+    assert np.exp(gen.score_samples(every_image)).sum() == pytest.approx(1.0, abs=1e-5)
+    for label in gen.classes_:
+        given = np.full(len(every_image), label)
+        total = np.exp(gen.score_samples(every_image, given)).sum()
+        assert total == pytest.approx(1.0, abs=1e-5)
+
+
+def test_no_pixel_sees_itself_or_later_pixels(fitted_digits, few_digits):
+    """Changing pixel t changes no prediction for pixels 0..t, in raster order."""
+    X, _ = few_digits
+    module = fitted_digits.net_.module_.eval()
+    codes = fitted_digits._codes(fitted_digits._quantise(X[:4]), None)
+    codes = torch.as_tensor(codes).long().to(fitted_digits.net_.device)
+    with torch.no_grad():
+        before = module(codes)
+        for t in (0, 9, 37, 63):
+            changed = codes.clone()
+            changed[:, 1 + t] = (changed[:, 1 + t] + 5) % 17
+            after = module(changed)
+            torch.testing.assert_close(after[:, :, : t + 1], before[:, :, : t + 1])
+            if t < 63:
+                assert not torch.allclose(after[:, :, t + 1 :], before[:, :, t + 1 :])
+
+
+# ----------------------------------------------------------------- sampling
+def test_samples_have_the_fitted_shape_and_levels(fitted_digits):
+    samples = fitted_digits.sample(7, random_state=0)
+    assert samples.shape == (7, 8, 8)
+    assert samples.dtype == np.float64
+    assert np.isin(samples, np.arange(17)).all()
+
+
+def test_samples_keep_the_layout_of_flat_rows_and_colour_images():
+    rng = np.random.RandomState(0)
+    flat = rng.randint(0, 3, (20, 12)).astype(float)
+    gen = tiny_generator(max_epochs=1, image_shape=(2, 3, 2)).fit(flat)
+    assert gen.sample(4, random_state=0).shape == (4, 12)
+    colour = rng.randint(0, 3, (20, 2, 3, 2))
+    gen = tiny_generator(max_epochs=1).fit(colour)
+    samples = gen.sample(4, random_state=0)
+    assert samples.shape == (4, 2, 3, 2) and samples.dtype == colour.dtype
+
+
+def test_sampling_is_reproducible_with_random_state(fitted_digits):
+    first = fitted_digits.sample(5, random_state=3)
+    np.testing.assert_array_equal(first, fitted_digits.sample(5, random_state=3))
+    assert not np.array_equal(first, fitted_digits.sample(5, random_state=4))
+
+
+def test_low_temperature_gives_less_varied_samples(fitted_digits):
+    varied = fitted_digits.sample(40, temperature=1.0, random_state=0)
+    typical = fitted_digits.sample(40, temperature=0.05, random_state=0)
+    assert typical.std(axis=0).mean() < varied.std(axis=0).mean()
+
+
+def test_class_conditional_sampling_draws_the_requested_class():
+    # Class "top" has ink in the top row only, class "bottom" in the bottom row only.
+    rng = np.random.RandomState(0)
+    X = np.zeros((60, 2, 3))
+    y = np.array(["top", "bottom"] * 30)
+    X[y == "top", 0] = rng.randint(1, 3, (30, 3))
+    X[y == "bottom", 1] = rng.randint(1, 3, (30, 3))
+    gen = tiny_generator(hidden_size=16, max_epochs=30, lr=1e-2).fit(X, y)
+    top = gen.sample(20, y="top", random_state=0)
+    bottom = gen.sample(20, y=["bottom"] * 20, random_state=0)
+    assert top[:, 0].mean() > 1 > top[:, 1].mean()
+    assert bottom[:, 1].mean() > 1 > bottom[:, 0].mean()
+    images, labels = gen.sample(30, random_state=0, return_y=True)
+    assert set(labels) == {"top", "bottom"}
+    rows_with_ink = np.where(labels == "top", 0, 1)
+    assert (images[np.arange(30), rows_with_ink].mean(axis=1) >= 1).mean() > 0.8
+
+
+class CellWithoutState(nn.Module):
+    """A plugin-style cell that torch's step-by-step API does not know."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.gru = nn.GRU(input_size, hidden_size, batch_first=True)
+
+    def forward(self, x):
+        return self.gru(x)[0]
+
+
+def make_stateless_gru(input_size, hidden_size, num_layers, bidirectional, dropout):
+    return CellWithoutState(input_size, hidden_size)
+
+
+class PeekingCell(nn.Module):
+    """Reads the sequence in both directions, whatever it is asked for."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.gru = nn.GRU(input_size, hidden_size // 2, batch_first=True, bidirectional=True)
+
+    def forward(self, x):
+        return self.gru(x)[0]
+
+
+def make_peeking_cell(input_size, hidden_size, num_layers, bidirectional, dropout):
+    return PeekingCell(input_size, hidden_size)
+
+
+def test_plugin_cells_sample_like_torch_cells(fitted_digits, few_digits):
+    """A cell re-run on the growing prefix draws exactly what a state-carrying cell draws."""
+    register_cell("test_stateless_gru", make_stateless_gru, overwrite=True)
+    X, _ = few_digits
+    plugin = tiny_generator(cell="test_stateless_gru").fit(X)
+    torch_cell = tiny_generator(cell=get_cell("gru")).fit(X)
+    assert plugin.net_.module_._stateful_layers() is None
+    np.testing.assert_allclose(plugin.score_samples(X[:5]), torch_cell.score_samples(X[:5]))
+    np.testing.assert_array_equal(
+        plugin.sample(3, random_state=0), torch_cell.sample(3, random_state=0)
+    )
+
+
+def make_bidirectional_torch_cell(input_size, hidden_size, num_layers, bidirectional, dropout):
+    return TorchRecurrent(
+        nn.LSTM(input_size, hidden_size // 2, batch_first=True, bidirectional=True)
+    )
+
+
+@pytest.mark.parametrize("factory", [make_peeking_cell, make_bidirectional_torch_cell])
+def test_a_cell_that_reads_ahead_is_rejected(factory):
+    with pytest.raises(ValueError, match="not causal"):
+        tiny_generator(cell=factory).fit(random_binary_images(10))
+
+
+# ----------------------------------------------------------------- persistence and sklearn
+def test_pickle_round_trip(conditional_digits, few_digits):
+    X, y = few_digits
+    restored = pickle.loads(pickle.dumps(conditional_digits))
+    np.testing.assert_allclose(
+        restored.score_samples(X[:5]), conditional_digits.score_samples(X[:5])
+    )
+    np.testing.assert_array_equal(
+        restored.sample(4, y=3, random_state=1), conditional_digits.sample(4, y=3, random_state=1)
+    )
+
+
+def test_cross_val_score_ranks_by_log_likelihood(few_digits):
+    X, _ = few_digits
+    scores = cross_val_score(tiny_generator(max_epochs=1), X[:60], cv=2)
+    assert np.isfinite(scores).all() and (scores < 0).all()
+
+
+def test_warm_start_continues_a_class_conditional_model(few_digits):
+    X, y = few_digits
+    gen = tiny_generator(max_epochs=1, warm_start=True).fit(X, y)
+    gen.fit(X, y)
+    assert gen.n_iter_ == 2
+    with pytest.raises(ValueError, match="pass y to continue"):
+        gen.fit(X)
+
+
+# ----------------------------------------------------------------- bad input
+def test_values_outside_the_levels_are_rejected(fitted_digits, few_digits):
+    X, _ = few_digits
+    with pytest.raises(ValueError, match=r"outside the levels.*run from 0 to 16"):
+        fitted_digits.score_samples(X[:3] + 1)
+    with pytest.raises(ValueError, match="outside the levels"):
+        fitted_digits.score_samples(-X[:3] - 1)
+
+
+def test_values_between_integer_levels_are_rejected(fitted_digits, few_digits):
+    X, _ = few_digits
+    with pytest.raises(
+        ValueError, match=r"not among the 17 levels.*integers 0 to 16.*example 0\.15625"
+    ):
+        fitted_digits.score_samples(X[:3] / 32)
+
+
+def test_nan_is_rejected(few_digits):
+    X, _ = few_digits
+    X_nan = X[:20].copy()
+    X_nan[3, 2, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        tiny_generator().fit(X_nan)
+
+
+def test_images_of_another_shape_are_rejected_at_score_time(fitted_digits):
+    with pytest.raises(ValueError, match=r"shape \(7, 7\) but this RNNImageGenerator was fitted"):
+        fitted_digits.score_samples(np.zeros((2, 7, 7)))
+
+
+def test_labels_of_the_wrong_length_are_rejected(few_digits, conditional_digits):
+    X, y = few_digits
+    with pytest.raises(ValueError, match="X has 20, y has 19"):
+        tiny_generator().fit(X[:20], y[:19])
+    with pytest.raises(ValueError, match="X has 5, y has 4"):
+        conditional_digits.score_samples(X[:5], y[:4])
+    with pytest.raises(ValueError, match="y has 2 labels but n_samples=3"):
+        conditional_digits.sample(3, y=[1, 2])
+
+
+def test_unknown_class_at_sample_time_is_rejected(conditional_digits):
+    with pytest.raises(ValueError, match=r"labels \[11\] that are not among the classes"):
+        conditional_digits.sample(2, y=11)
+
+
+def test_sampling_arguments_are_checked(fitted_digits):
+    with pytest.raises(ValueError, match="fitted without labels"):
+        fitted_digits.sample(2, y=1)
+    with pytest.raises(ValueError, match="n_samples must be at least 1"):
+        fitted_digits.sample(0)
+    with pytest.raises(ValueError, match="temperature must be a positive number"):
+        fitted_digits.sample(2, temperature=0)
+    with pytest.raises(ValueError, match="return_y=True needs a class-conditional"):
+        fitted_digits.sample(2, return_y=True)
+
+
+def test_too_many_integer_levels_ask_for_n_levels():
+    X = np.arange(2 * 4 * 10_000, step=10_000, dtype=np.int64).reshape(2, 2, 2)
+    with pytest.raises(ValueError, match="pass n_levels"):
+        tiny_generator().fit(X)
+
+
+def test_documented_defaults_match_the_signature():
+    import ast
+    import inspect
+    import re
+
+    doc = RNNImageGenerator.__doc__
+    for name, parameter in inspect.signature(RNNImageGenerator).parameters.items():
+        match = re.search(rf"\n    {name} : .*default=(.*)\n", doc)
+        assert match, f"{name} is not documented"
+        assert ast.literal_eval(match.group(1).strip()) == parameter.default, name
