@@ -216,16 +216,15 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
         -------
         proba : ndarray of shape (n, n_classes)
         """
-        logits = self._logits(X)
-        logits -= logits.max(axis=1, keepdims=True)
-        proba = np.exp(logits)
-        return proba / proba.sum(axis=1, keepdims=True)
+        from scipy.special import softmax
+
+        return softmax(self._logits(X), axis=1)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`."""
-        logits = self._logits(X)
-        logits -= logits.max(axis=1, keepdims=True)
-        return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        from scipy.special import log_softmax
+
+        return log_softmax(self._logits(X), axis=1)
 
     def predict(self, X):
         """Predicted class labels.
