@@ -29,7 +29,13 @@ from .net import (
     StopOnNonFiniteLoss,
 )
 from .sequence import ORDERS, check_patch_size
-from .utils import resolve_device, seed_from, seeded, torch_threads
+from .utils import (
+    fused_optimizer_supported,
+    resolve_device,
+    seed_from,
+    seeded,
+    torch_threads,
+)
 from .validation import check_image_shape, check_images
 
 OPTIMIZERS = {
@@ -38,6 +44,8 @@ OPTIMIZERS = {
     "sgd": torch.optim.SGD,
     "rmsprop": torch.optim.RMSprop,
 }
+# Named optimizers that have a fused single-kernel implementation in torch.
+FUSED_OPTIMIZERS = ("adam", "adamw")
 
 SHARED_PARAMETERS_DOC = """cell : str or callable, default="gru"
         The recurrent cell: a name from :func:`skrnn.cells.list_cells` (``"rnn"``, ``"lstm"``,
@@ -78,7 +86,8 @@ SHARED_PARAMETERS_DOC = """cell : str or callable, default="gru"
     n_threads : int or None, default=None
         Torch CPU threads during ``fit`` and ``predict``. None keeps torch's setting, which
         follows ``OMP_NUM_THREADS`` and the per-worker limits of joblib and sklearn's
-        ``n_jobs``, so parallel searches do not oversubscribe the cores.
+        ``n_jobs``, so parallel searches do not oversubscribe the cores; it is capped at the
+        cores the process may use, a container's CPU quota included.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, dropout and the validation split. With an int,
         refits on the CPU are bit-identical.
@@ -316,6 +325,14 @@ class BaseRNNEstimator(BaseEstimator):
             "callbacks": callbacks,
         }
 
+    def _optimizer_params(self) -> dict:
+        """Keyword arguments of the optimizer: the weight decay, and torch's fused Adam kernel
+        (one kernel per step for all parameters) wherever this torch build has it."""
+        params = {"weight_decay": self.weight_decay}
+        if self.optimizer in FUSED_OPTIMIZERS and fused_optimizer_supported(self._device):
+            params["fused"] = True
+        return params
+
     def _build_net(self, setup: dict):
         optimizer = OPTIMIZERS.get(self.optimizer, self.optimizer)
         return SkrnnNet(
@@ -324,7 +341,7 @@ class BaseRNNEstimator(BaseEstimator):
             valid_score=setup["valid_score"],
             optimizer=optimizer,
             lr=self.lr,
-            optimizer__weight_decay=self.weight_decay,
+            **{f"optimizer__{k}": v for k, v in self._optimizer_params().items()},
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             iterator_train=BatchLoader,

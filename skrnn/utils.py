@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import re
 from collections.abc import Iterator
 
 import numpy as np
@@ -43,12 +45,56 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
-def allowed_cpu_count() -> int:
-    """The number of CPU cores this process may run on (its affinity), at least 1."""
+def torch_version() -> tuple[int, int]:
+    """The (major, minor) version of the installed torch."""
+    major, minor = re.findall(r"\d+", torch.__version__)[:2]
+    return int(major), int(minor)
+
+
+def fused_optimizer_supported(device: torch.device) -> bool:
+    """Whether torch's fused Adam/AdamW kernels run on ``device`` with this torch build."""
+    return device.type == "cuda" or (device.type == "cpu" and torch_version() >= (2, 4))
+
+
+def _read_numbers(path: str) -> list[str]:
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        with open(path) as file:
+            return file.read().split()
+    except OSError:
+        return []
+
+
+def cgroup_cpu_limit() -> float | None:
+    """The CPU quota of this process's control group in cores (a container's ``--cpus``), or
+    None when there is none. Reads cgroup v2's ``cpu.max``, then cgroup v1's CFS quota."""
+    fields = _read_numbers("/sys/fs/cgroup/cpu.max")
+    if len(fields) == 2 and fields[0] != "max":
+        try:
+            return int(fields[0]) / int(fields[1])
+        except (ValueError, ZeroDivisionError):
+            return None
+    quota = _read_numbers("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+    period = _read_numbers("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+    try:
+        if quota and period and int(quota[0]) > 0 and int(period[0]) > 0:
+            return int(quota[0]) / int(period[0])
+    except ValueError:
+        pass
+    return None
+
+
+def allowed_cpu_count() -> int:
+    """The number of CPU cores this process may use, at least 1: its affinity, capped by the
+    CPU quota of its control group (containers often see every core of the host but may use
+    only a few)."""
+    try:
+        count = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
+        count = os.cpu_count() or 1
+    limit = cgroup_cpu_limit()
+    if limit is not None:
+        count = min(count, math.ceil(limit))
+    return max(1, count)
 
 
 @contextlib.contextmanager
@@ -56,12 +102,16 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
     """Run the body with ``n_threads`` intra-op torch threads, restoring the old value after.
 
     ``None`` keeps torch's own setting, which already honours ``OMP_NUM_THREADS`` and the
-    limits that joblib's worker processes set, so parallel searches do not oversubscribe.
+    limits that joblib's worker processes set, so parallel searches do not oversubscribe --
+    but never more threads than :func:`allowed_cpu_count`: torch counts the cores it may run
+    on, not a container's CPU quota.
     """
+    previous = torch.get_num_threads()
     if n_threads is None:
+        n_threads = min(previous, allowed_cpu_count())
+    if n_threads == previous:
         yield
         return
-    previous = torch.get_num_threads()
     torch.set_num_threads(n_threads)
     try:
         yield
