@@ -44,6 +44,8 @@ OPTIMIZERS = {
     "sgd": torch.optim.SGD,
     "rmsprop": torch.optim.RMSprop,
 }
+# The float32 input one inference batch may hold: 4 MiB is 1024 images of 32x32 pixels.
+INFERENCE_INPUT_BYTES = 1 << 22
 # Named optimizers that have a fused single-kernel implementation in torch.
 FUSED_OPTIMIZERS = ("adam", "adamw")
 
@@ -458,25 +460,39 @@ class BaseRNNEstimator(BaseEstimator):
             self._check_tokens(images, reset=False)
         return self._forward_images(images)
 
-    def _inference_batch_size(self) -> int:
-        return max(self.batch_size, 1024)
+    def _inference_batch_size(self, values_per_image: int | None = None) -> int:
+        """Images per inference batch: many, since large batches run faster, but at most about
+        ``INFERENCE_INPUT_BYTES`` of float32 input (the network's working memory is a small
+        multiple of that), and never fewer than a training batch."""
+        if values_per_image is None:
+            values_per_image = self.n_features_in_
+        per_image = 4 * max(1, int(values_per_image))
+        most = max(self.batch_size, 1024)
+        return int(np.clip(INFERENCE_INPUT_BYTES // per_image, self.batch_size, most))
 
     def _forward_images(self, images) -> np.ndarray:
         module = self.net_.module_
         device = self.net_.device
         was_training = module.training
         module.eval()
-        outputs = []
-        batch_size = self._inference_batch_size()
+        outputs = None
+        batch_size = self._inference_batch_size(int(np.prod(images.shape[1:])))
         try:
             with torch_threads(self.n_threads), torch.inference_mode():
                 for start in range(0, len(images), batch_size):
                     chunk = read_rows(images, slice(start, start + batch_size))
                     batch = torch.as_tensor(chunk, dtype=self._input_dtype()).to(device)
-                    outputs.append(module(batch).float().cpu())
+                    result = module(batch).float().cpu().numpy()
+                    if outputs is None:
+                        # One array for every output, filled batch by batch: no list of
+                        # per-batch pieces to concatenate, and no small long-lived blocks
+                        # left between the batches' large temporary ones, which would keep
+                        # the allocator from returning memory (RSS would grow with the data).
+                        outputs = np.empty((len(images),) + result.shape[1:], np.float32)
+                    outputs[start : start + len(result)] = result
         finally:
             module.train(was_training)
-        return torch.cat(outputs).numpy()
+        return outputs
 
     def _input_dtype(self):
         return torch.long if self._embeds() else torch.float32

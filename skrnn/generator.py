@@ -491,7 +491,8 @@ class RNNImageGenerator(DensityMixin, BaseRNNEstimator):
     def _log_likelihood(self, levels, labels) -> np.ndarray:
         module = self.net_.module_
         batch_size = self._inference_batch_size()
-        results = []
+        # Filled in place (see BaseRNNEstimator._forward_images for why).
+        results = np.empty(len(levels), dtype=np.float64)
         with self._inference():
             for start in range(0, len(levels), batch_size):
                 stop = start + batch_size
@@ -499,10 +500,10 @@ class RNNImageGenerator(DensityMixin, BaseRNNEstimator):
                     levels[start:stop], None if labels is None else labels[start:stop]
                 )
                 codes = torch.as_tensor(codes.astype(np.int64)).to(self.net_.device)
-                results.append(module.log_likelihood(codes).cpu().numpy())
-        return np.concatenate(results)
+                results[start:stop] = module.log_likelihood(codes).cpu().numpy()
+        return results
 
-    def _inference_batch_size(self) -> int:
+    def _inference_batch_size(self, values_per_image=None) -> int:
         # Logits hold n_levels values per pixel; keep a batch's logits near 64 MB.
         per_image = self.n_levels_ * self.n_features_in_ * 8
         return int(np.clip((1 << 26) // per_image, 1, max(self.batch_size, 1024)))

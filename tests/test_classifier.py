@@ -289,7 +289,7 @@ def test_predictions_do_not_depend_on_the_inference_batch_size(digits, tiny, mon
     X, y = digits
     clf = RNNImageClassifier(**tiny).fit(X, y)
     in_one_batch = clf.predict_proba(X)
-    monkeypatch.setattr(clf, "_inference_batch_size", lambda: 7)
+    monkeypatch.setattr(clf, "_inference_batch_size", lambda *size: 7)
     np.testing.assert_allclose(clf.predict_proba(X), in_one_batch, rtol=1e-5, atol=1e-6)
 
 

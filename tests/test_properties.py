@@ -80,7 +80,7 @@ def _outputs(model, images):
 def test_predictions_do_not_depend_on_the_inference_batch_size(models, kind, n, batch_size):
     model = models[kind]
     expected = _outputs(model, X[:n])
-    with mock.patch.object(type(model), "_inference_batch_size", lambda self: batch_size):
+    with mock.patch.object(type(model), "_inference_batch_size", lambda self, *size: batch_size):
         got = _outputs(model, X[:n])
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     if kind != "regressor":

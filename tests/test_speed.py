@@ -121,3 +121,13 @@ def test_allowed_cpu_count_rounds_a_fractional_quota_up(monkeypatch):
     assert utils.allowed_cpu_count() == 1
     monkeypatch.setattr(utils, "cgroup_cpu_limit", lambda: 1000.0)
     assert utils.allowed_cpu_count() >= 1
+
+
+def test_inference_batches_shrink_for_large_images_but_not_below_a_training_batch(tiny):
+    clf = RNNImageClassifier(**tiny)  # batch_size=32
+    clf.n_features_in_ = 8 * 8
+    assert clf._inference_batch_size() == 1024
+    assert clf._inference_batch_size(28 * 28) == 1024
+    assert clf._inference_batch_size(128 * 128) == 64
+    assert clf._inference_batch_size(256 * 256 * 3) == 32
+
