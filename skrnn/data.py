@@ -148,16 +148,20 @@ class BatchLoader:
             self.indices = np.asarray(dataset.indices, dtype=np.int64)
         else:
             self.source = dataset
-            self.indices = np.arange(len(dataset), dtype=np.int64)
+            self.indices = None  # every sample, in order: no index array to hold
+        self.n_samples = len(dataset)
         self.batch_size = batch_size
         self.shuffle = shuffle
 
     def __len__(self):
-        return math.ceil(len(self.indices) / self.batch_size)
+        return math.ceil(self.n_samples / self.batch_size)
 
     def __iter__(self):
         indices = self.indices
         if self.shuffle:
-            indices = indices[torch.randperm(len(indices)).numpy()]
-        for start in range(0, len(indices), self.batch_size):
-            yield self.source.batch(indices[start : start + self.batch_size])
+            order = torch.randperm(self.n_samples).numpy()
+            indices = order if indices is None else indices[order]
+        for start in range(0, self.n_samples, self.batch_size):
+            stop = min(start + self.batch_size, self.n_samples)
+            batch = np.arange(start, stop) if indices is None else indices[start:stop]
+            yield self.source.batch(batch)
