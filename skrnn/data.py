@@ -60,14 +60,69 @@ def release_pages(array) -> None:
 # batch of rows spread over a file could otherwise map much of the file at once.
 _SCATTERED_ROWS_PER_READ = 16
 
+# Memory-map modes whose contents are the file's: anything else (copy-on-write "c") may hold
+# changes that only the map has.
+_SHARED_MODES = ("r", "r+", "w+", "readonly", "readwrite", "write")
+
+
+def _file_layout(images):
+    """Where the rows of ``images`` lie in the file under its memory map, or None.
+
+    Returns ``(path, file offset of row 0, bytes between rows, bytes of a row)`` when
+    ``images`` views a shared ``np.memmap`` of a named file with a positive row stride and
+    contiguous rows, so that rows can be read from the file with plain reads instead of
+    through the map.
+    """
+    original = images  # the np.memmap made on the mmap itself (views keep its offset)
+    while original is not None and not (
+        isinstance(original, np.memmap) and isinstance(original.base, mmap.mmap)
+    ):
+        original = getattr(original, "base", None)
+    if original is None or original.mode not in _SHARED_MODES or not original.filename:
+        return None
+    if images.ndim < 2 or len(images) == 0 or images.strides[0] <= 0:
+        return None
+    if not images[0].flags.c_contiguous:
+        return None
+    start = images.__array_interface__["data"][0] - original.__array_interface__["data"][0]
+    if start < 0:
+        return None
+    return original.filename, original.offset + start, images.strides[0], images[0].nbytes
+
+
+def _read_from_file(images, layout, index: np.ndarray) -> np.ndarray:
+    """``images[index]`` read with plain file reads, one per run of consecutive rows."""
+    path, first, stride, row_bytes = layout
+    rows = np.empty((len(index),) + images.shape[1:], dtype=images.dtype)
+    if len(index) == 0:
+        return rows
+    as_bytes = rows.reshape(len(index), -1).view(np.uint8)
+    contiguous = stride == row_bytes
+    # Runs of consecutive rows are one read when the rows follow each other in the file.
+    breaks = np.flatnonzero(np.diff(index) != 1) + 1 if contiguous else np.arange(1, len(index))
+    with open(path, "rb", buffering=0) as file:
+        for begin, end in zip(np.r_[0, breaks], np.r_[breaks, len(index)], strict=True):
+            file.seek(first + int(index[begin]) * stride)
+            target = memoryview(as_bytes[begin:end].reshape(-1))
+            if file.readinto(target) != target.nbytes:
+                raise OSError(f"{path} is shorter than its memory map; was it truncated?")
+    return rows
+
 
 def read_rows(images, index, dtype=None) -> np.ndarray:
-    """A copy of ``images[index]`` as ``dtype``, releasing memory-mapped pages afterwards.
+    """A copy of ``images[index]`` as ``dtype``, without leaving memory-mapped pages behind.
 
-    ``index`` is a slice or an array of row indices.
+    ``index`` is a slice or an array of row indices. Rows of a shared memory map of a named
+    file are read from the file with plain reads, so they never count towards the process's
+    resident memory; other memory maps are read through the map and their pages released.
     """
     if not is_memory_mapped(images):
         return np.asarray(images[index], dtype=dtype)
+    layout = _file_layout(images)
+    if layout is not None:
+        positions = np.arange(len(images))[index] if isinstance(index, slice) else index
+        rows = _read_from_file(images, layout, np.asarray(positions, dtype=np.int64))
+        return rows if dtype is None else rows.astype(dtype, copy=False)
     if isinstance(index, slice):
         rows = np.array(images[index], dtype=dtype, copy=True)
         release_pages(images)

@@ -96,3 +96,65 @@ def test_training_on_a_memmap_needs_far_less_memory_than_a_float_copy(tmp_path):
     print(f"peak memory grew by {growth_mb:.0f} MB; a float32 copy is {float_copy_mb:.0f} MB")
     # A few batches and the allocator's caches, far from a float copy of the data.
     assert growth_mb < 0.4 * float_copy_mb
+
+
+def memmap_views(tmp_path):
+    """(name, array, reads the file directly) for memory maps laid out in every common way."""
+    rng = np.random.default_rng(1)
+    data = rng.integers(0, 256, size=(30, 5, 4), dtype=np.uint8)
+    data.tofile(tmp_path / "plain.u8")
+    plain = np.memmap(tmp_path / "plain.u8", dtype=np.uint8, mode="r", shape=(30, 5, 4))
+    np.save(tmp_path / "saved.npy", data)
+    with open(tmp_path / "offset.u8", "wb") as file:
+        file.write(b"junk!!!")  # 7 bytes: an offset that is not page-aligned
+        data.tofile(file)
+    wide = data.astype(">u2") * 3
+    wide.tofile(tmp_path / "wide.u16")
+    writable = np.memmap(tmp_path / "rw.u8", dtype=np.uint8, mode="w+", shape=(30, 5, 4))
+    writable[:] = data
+    writable[0] = 255  # not flushed: the file must still read the same through the cache
+    private = np.memmap(tmp_path / "plain.u8", dtype=np.uint8, mode="c", shape=(30, 5, 4))
+    private[1] = 7  # a copy-on-write change that only the map has
+    return [
+        ("plain", plain, True),
+        ("npy", np.load(tmp_path / "saved.npy", mmap_mode="r"), True),
+        ("offset 7", np.memmap(tmp_path / "offset.u8", np.uint8, "r", 7, (30, 5, 4)), True),
+        ("channel view", plain[..., None], True),
+        ("slice of a slice", plain[4:][2:20][..., None], True),
+        ("every other row", plain[1:27:2], True),
+        ("big-endian uint16", np.memmap(tmp_path / "wide.u16", ">u2", "r", shape=(30, 5, 4)), True),
+        ("unflushed w+", writable, True),
+        ("reversed", plain[::-1], False),
+        ("transposed rows", plain.transpose(0, 2, 1), False),
+        ("copy-on-write", private, False),
+    ]
+
+
+def test_rows_read_from_the_file_equal_numpy_indexing(tmp_path):
+    from skrnn.data import _file_layout
+
+    for name, array, direct in memmap_views(tmp_path):
+        assert (_file_layout(array) is not None) == direct, name
+        for index in [
+            slice(2, 9),
+            slice(None),
+            slice(3, 3),
+            np.array([0, 3, 4, 5, 11]),
+            np.array([6, 1, 2, 2]),
+            np.array([], dtype=np.int64),
+        ]:
+            expected = array[index]
+            np.testing.assert_array_equal(read_rows(array, index), expected, err_msg=name)
+            as_float = read_rows(array, index, np.float32)
+            assert as_float.dtype == np.float32
+            np.testing.assert_array_equal(as_float, expected.astype(np.float32), err_msg=name)
+
+
+def test_a_truncated_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "x.u8"
+    np.zeros((10, 4, 4), dtype=np.uint8).tofile(path)
+    X = np.memmap(path, dtype=np.uint8, mode="r", shape=(10, 4, 4))
+    with open(path, "r+b") as file:
+        file.truncate(16 * 5)
+    with pytest.raises(OSError, match="shorter than its memory map"):
+        read_rows(X, np.array([8]))
