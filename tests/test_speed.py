@@ -126,8 +126,13 @@ def test_allowed_cpu_count_rounds_a_fractional_quota_up(monkeypatch):
 def test_inference_batches_shrink_for_large_images_but_not_below_a_training_batch(tiny):
     clf = RNNImageClassifier(**tiny)  # batch_size=32
     clf.n_features_in_ = 8 * 8
-    assert clf._inference_batch_size() == 1024
-    assert clf._inference_batch_size(28 * 28) == 1024
+    clf._device = torch.device("cpu")
+    assert clf._inference_batch_size() == 256
+    assert clf._inference_batch_size(28 * 28) == 256
     assert clf._inference_batch_size(128 * 128) == 64
     assert clf._inference_batch_size(256 * 256 * 3) == 32
-
+    clf._device = torch.device("cuda")
+    assert clf._inference_batch_size() == 1024
+    assert clf._inference_batch_size(128 * 128) == 64
+    clf.set_params(batch_size=512)
+    assert clf._inference_batch_size(256 * 256 * 3) == 512
