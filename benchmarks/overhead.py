@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 import torch
+from timing import best_time
 from torch import nn
 
 from skrnn import RNNImageClassifier
@@ -33,16 +34,6 @@ PARAMS = dict(
     label_smoothing=0.0,
     random_state=0,
 )
-
-
-def best_time(function, repeats=3):
-    """The fastest of ``repeats`` timed calls (prediction is timed this way for everyone)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def make_data(n=10_000, seed=0):

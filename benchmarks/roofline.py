@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 import torch
+from timing import best_time
 
 from skrnn import RNNImageClassifier
 from skrnn.cells import build_cell
@@ -35,27 +36,16 @@ from skrnn.cells import build_cell
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
 
-def best_time(function, repeats):
-    """The fastest of ``repeats`` timed calls, after one untimed warm-up call."""
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def matmul_rows(args, hidden, inputs, repeats):
     rows = []
     n = args.matmul_size
     a, b = torch.randn(n, n), torch.randn(n, n)
-    seconds = best_time(lambda: a @ b, 3 * repeats)
+    seconds = best_time(lambda: a @ b, 3 * repeats, warm_up=True)
     rows.append((f"matmul {n}x{n} @ {n}x{n}", 2 * n**3 / seconds / 1e9))
     for cell in args.cells:
         width = GATES[cell] * hidden
         x, w = torch.randn(args.batch_size, inputs + hidden), torch.randn(inputs + hidden, width)
-        seconds = best_time(lambda x=x, w=w: x @ w, 20 * repeats)
+        seconds = best_time(lambda x=x, w=w: x @ w, 20 * repeats, warm_up=True)
         flops = 2 * args.batch_size * (inputs + hidden) * width
         rows.append(
             (
@@ -88,9 +78,11 @@ def cell_rows(args, repeats):
             with torch.inference_mode():
                 module(x)
 
-        train_seconds = best_time(train_step, repeats)
+        train_seconds = best_time(train_step, repeats, warm_up=True)
         rows.append((f"{cell} cell, training step", 3 * flops / train_seconds / 1e9))
-        rows.append((f"{cell} cell, inference", flops / best_time(infer, repeats) / 1e9))
+        rows.append(
+            (f"{cell} cell, inference", flops / best_time(infer, repeats, warm_up=True) / 1e9)
+        )
     return rows
 
 
