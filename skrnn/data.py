@@ -120,7 +120,7 @@ def read_rows(images, index, dtype=None) -> np.ndarray:
         return np.asarray(images[index], dtype=dtype)
     layout = _file_layout(images)
     if layout is not None:
-        positions = np.arange(len(images))[index] if isinstance(index, slice) else index
+        positions = np.arange(*index.indices(len(images))) if isinstance(index, slice) else index
         rows = _read_from_file(images, layout, np.asarray(positions, dtype=np.int64))
         return rows if dtype is None else rows.astype(dtype, copy=False)
     if isinstance(index, slice):
@@ -149,8 +149,7 @@ def as_batch_source(images: np.ndarray, dtype=torch.float32):
 def _take(source, indices: np.ndarray, dtype):
     if isinstance(source, torch.Tensor):
         return source[torch.from_numpy(indices)]
-    # Sorted indices read a memory map front to back; the batch order does not matter.
-    return torch.as_tensor(read_rows(source, np.sort(indices)), dtype=dtype)
+    return torch.as_tensor(read_rows(source, indices), dtype=dtype)
 
 
 class ArrayDataset(Dataset):
@@ -174,6 +173,8 @@ class ArrayDataset(Dataset):
 
     def batch(self, indices: np.ndarray):
         if not isinstance(self.X, torch.Tensor):
+            # Sorted indices read an array or memory map front to back; the order of the
+            # samples inside a batch does not matter.
             indices = np.sort(indices)
         index = torch.from_numpy(indices)
         X = _take(self.X, indices, self.dtype)

@@ -468,17 +468,14 @@ class RNNSegmenter(BaseRNNEstimator):
             "label_smoothing": self.label_smoothing,
         }
 
-    def _forward_images(self, images):
-        # Bound the pixels per batch, since images at predict time may be much larger.
-        step = max(1, _INFERENCE_PIXELS // max(1, images.shape[1] * images.shape[2]))
-        if len(images) <= step:
-            return super()._forward_images(images)
-        return np.concatenate(
-            [
-                super(RNNSegmenter, self)._forward_images(images[start : start + step])
-                for start in range(0, len(images), step)
-            ]
-        )
+    def _inference_batch_size(self, values_per_image=None) -> int:
+        # Also bound the pixels per batch, below a training batch if need be: images at
+        # predict time may be much larger than the training images.
+        if values_per_image is None:
+            values_per_image = self.n_features_in_
+        pixels = max(1, int(values_per_image) // self.image_shape_[2])
+        most = max(1, _INFERENCE_PIXELS // pixels)
+        return min(super()._inference_batch_size(values_per_image), most)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

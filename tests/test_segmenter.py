@@ -119,6 +119,17 @@ def test_predicts_on_images_of_another_size(fitted, size):
     assert fitted.predict_proba(X).shape == (3, *size, 4)
 
 
+def test_large_images_are_predicted_a_few_at_a_time(fitted, monkeypatch):
+    """The pixels per inference batch are bounded, below a training batch if need be."""
+    from skrnn import segmenter
+
+    X = np.random.default_rng(0).random((5, 24, 24))
+    whole = fitted.predict_proba(X)
+    monkeypatch.setattr(segmenter, "_INFERENCE_PIXELS", 2 * 24 * 24)
+    assert fitted._inference_batch_size(24 * 24) == 2
+    np.testing.assert_allclose(fitted.predict_proba(X), whole, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("patch_size", [1, 3, (2, 4)])
 def test_patches_that_do_not_tile_the_image(patch_size, shapes):
     X, Y = shapes  # 16x16 images: not a multiple of 3
