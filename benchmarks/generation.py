@@ -24,9 +24,8 @@ import time
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from skrnn import RNNImageClassifier
+from skrnn import RNNImageClassifier, RNNImageGenerator
 from skrnn.datasets import load_digits_images
-from skrnn.generator import RNNImageGenerator
 
 N_LEVELS = 17  # the digits hold ink counts 0-16
 NLL_TARGET = 0.70  # at least 30 % below the independent baseline

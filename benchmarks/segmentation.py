@@ -26,9 +26,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.ensemble import RandomForestClassifier
 
+from skrnn import RNNSegmenter
 from skrnn.datasets import make_shapes
 from skrnn.metrics import iou_per_class, mean_iou, pixel_accuracy
-from skrnn.segmenter import RNNSegmenter
 
 TARGET_IOU = 0.90
 TARGET_FIT_SECONDS = 180.0

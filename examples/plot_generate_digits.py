@@ -27,8 +27,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from skrnn import RNNImageGenerator
 from skrnn.datasets import load_digits_images
-from skrnn.generator import RNNImageGenerator
 
 X, y = load_digits_images(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=0)

@@ -3,7 +3,7 @@
 Segmenting shapes with recurrent sweeps (RNNSegmenter)
 =====================================================
 
-This example trains :class:`skrnn.segmenter.RNNSegmenter` to label every pixel of noisy
+This example trains :class:`skrnn.RNNSegmenter` to label every pixel of noisy
 synthetic images as background, circle, rectangle or triangle. You will learn how to:
 
 * make a segmentation data set with :func:`skrnn.datasets.make_shapes`,
@@ -26,9 +26,9 @@ It runs in about a minute on a laptop CPU.
 # 0 background, 1 circle, 2 rectangle, 3 triangle.
 from pathlib import Path
 
+from skrnn import RNNSegmenter
 from skrnn.datasets import make_shapes
 from skrnn.metrics import iou_per_class, mean_iou
-from skrnn.segmenter import RNNSegmenter
 
 # Where the figure is written; change it to save elsewhere.
 OUTPUT_PATH = Path("shapes_segmentation.png")

@@ -1,14 +1,13 @@
 """skrnn: recurrent neural networks over images as scikit-learn estimators."""
 
+from ._classifier import RNNImageClassifier
+from ._generator import RNNImageGenerator
+from ._persistence import load
+from ._regressor import RNNImageRegressor
+from ._segmenter import RNNSegmenter
+from ._version import __version__
 from .cells import get_cell, list_cells, register_cell
-from .classifier import RNNImageClassifier
-from .generator import RNNImageGenerator
-from .persistence import load
-from .regressor import RNNImageRegressor
-from .segmenter import RNNSegmenter
 from .sequence import ImageToSequence
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ImageToSequence",

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 # Image folders on disk; re-exported here so every data set has one home.
-from .folders import load_image_folder, load_segmentation_folder  # noqa: F401
+from ._folders import load_image_folder, load_segmentation_folder  # noqa: F401
 
 
 def load_digits_images(*, n_class: int = 10, return_X_y: bool = False):

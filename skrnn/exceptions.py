@@ -32,3 +32,18 @@ class MissingCellError(ModelFileError):
     >>> issubclass(MissingCellError, ModelFileError)
     True
     """
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or infinite loss, or NaN or infinite weights.
+
+    Raised by ``fit`` and ``partial_fit`` after the weights have been rolled back to the last
+    finished epoch; the message says which epoch the model keeps. A subclass of
+    :class:`FloatingPointError`.
+
+    Examples
+    --------
+    >>> from skrnn.exceptions import NonFiniteLossError
+    >>> issubclass(NonFiniteLossError, FloatingPointError)
+    True
+    """

@@ -201,7 +201,7 @@ class SegmentationScorer:
     >>> from sklearn.model_selection import cross_val_score
     >>> from skrnn.datasets import make_shapes
     >>> from skrnn.metrics import pixel_accuracy_scorer
-    >>> from skrnn.segmenter import RNNSegmenter
+    >>> from skrnn import RNNSegmenter
     >>> X, Y = make_shapes(n_samples=12, image_size=12, random_state=0, return_X_y=True)
     >>> seg = RNNSegmenter(hidden_size=4, max_epochs=1, random_state=0)
     >>> cross_val_score(seg, X, Y, cv=2, scoring=pixel_accuracy_scorer).shape

@@ -26,7 +26,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .validation import check_image_shape, check_images
+from ._validation import check_image_shape, check_images
 
 ORDERS = ("rows", "columns", "pixels", "patches")
 

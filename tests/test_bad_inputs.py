@@ -21,7 +21,7 @@ try:
     from skrnn import RNNImageGenerator
 except ImportError:  # the generator may not be exported yet
     try:
-        from skrnn.generator import RNNImageGenerator
+        from skrnn import RNNImageGenerator
     except ImportError:
         RNNImageGenerator = None
 

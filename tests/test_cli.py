@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from skrnn.cli import main
+from skrnn._cli import main
 
 
 def test_help_lists_the_demo(capsys):

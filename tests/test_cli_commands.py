@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from skrnn.cli import main, parse_params
+from skrnn._cli import main, parse_params
 from skrnn.datasets import load_digits_images, make_shapes
 
 TINY = ["--param", "hidden_size=4", "--param", "max_epochs=1", "--param", "batch_size=64"]

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.data import Subset
 
-from skrnn.data import ArrayDataset, BatchLoader
+from skrnn._data import ArrayDataset, BatchLoader
 
 
 def labels_seen(loader):

@@ -9,9 +9,9 @@ import torch
 from sklearn.model_selection import cross_val_score
 from torch import nn
 
+from skrnn import RNNImageGenerator
 from skrnn.cells import TorchRecurrent, get_cell, register_cell
 from skrnn.datasets import load_digits_images
-from skrnn.generator import RNNImageGenerator
 
 # Tiny networks and few epochs: these tests check behaviour, not quality.
 TINY = dict(hidden_size=8, embedding_dim=8, max_epochs=2, batch_size=16, n_threads=1)

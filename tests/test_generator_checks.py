@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skrnn.generator import RNNImageGenerator
+from skrnn import RNNImageGenerator
 
 # A small network keeps the checks fast; the checks themselves are sklearn's, unchanged.
 ESTIMATORS = [

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from skrnn import RNNImageClassifier
-from skrnn.data import as_batch_source, is_memory_mapped, read_rows
-from skrnn.validation import check_images
+from skrnn._data import as_batch_source, is_memory_mapped, read_rows
+from skrnn._validation import check_images
 
 
 def write_memmap(path, n, height, width, seed=0):
@@ -131,7 +131,7 @@ def memmap_views(tmp_path):
 
 
 def test_rows_read_from_the_file_equal_numpy_indexing(tmp_path):
-    from skrnn.data import _file_layout
+    from skrnn._data import _file_layout
 
     for name, array, direct in memmap_views(tmp_path):
         assert (_file_layout(array) is not None) == direct, name

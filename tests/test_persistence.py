@@ -14,14 +14,14 @@ import torch
 
 import skrnn
 from skrnn import RNNImageClassifier, RNNImageRegressor, RNNSegmenter, cells
+from skrnn._persistence import _decode, _encode, _sha256
 from skrnn.exceptions import MissingCellError, ModelFileError
-from skrnn.persistence import _decode, _encode, _sha256
 
 try:
     from skrnn import RNNImageGenerator
 except ImportError:
     try:
-        from skrnn.generator import RNNImageGenerator
+        from skrnn import RNNImageGenerator
     except ImportError:
         RNNImageGenerator = None
 

@@ -8,10 +8,10 @@ import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, cross_val_score
 
+from skrnn import RNNSegmenter
+from skrnn._renet import ReNetLayer, ReSegModel
 from skrnn.datasets import make_shapes
 from skrnn.metrics import get_scorer, mean_iou, mean_iou_scorer
-from skrnn.renet import ReNetLayer, ReSegModel
-from skrnn.segmenter import RNNSegmenter
 
 TINY = dict(hidden_size=8, head=(8,), max_epochs=2, batch_size=8, n_threads=1, random_state=0)
 
@@ -121,7 +121,7 @@ def test_predicts_on_images_of_another_size(fitted, size):
 
 def test_large_images_are_predicted_a_few_at_a_time(fitted, monkeypatch):
     """The pixels per inference batch are bounded, below a training batch if need be."""
-    from skrnn import segmenter
+    from skrnn import _segmenter as segmenter
 
     X = np.random.default_rng(0).random((5, 24, 24))
     whole = fitted.predict_proba(X)

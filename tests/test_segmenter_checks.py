@@ -11,7 +11,7 @@ check protects is tested on image data in tests/test_segmenter.py, named below.
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skrnn.segmenter import RNNSegmenter
+from skrnn import RNNSegmenter
 
 ESTIMATORS = [
     RNNSegmenter(hidden_size=8, head=(8,), max_epochs=2, batch_size=16, n_threads=1, random_state=0)

@@ -8,8 +8,9 @@ import pytest
 import torch
 from skorch.callbacks import Callback
 
-from skrnn import RNNImageClassifier, RNNImageRegressor, utils
-from skrnn.utils import fused_optimizer_supported, torch_version
+from skrnn import RNNImageClassifier, RNNImageRegressor
+from skrnn import _utils as utils
+from skrnn._utils import fused_optimizer_supported, torch_version
 
 needs_fused_cpu = pytest.mark.skipif(
     torch_version() < (2, 4), reason="torch builds before 2.4 have no fused Adam on the CPU"

@@ -11,7 +11,7 @@ from sklearn.exceptions import NotFittedError
 from skorch.callbacks import Callback
 
 from skrnn import RNNImageClassifier, RNNImageRegressor
-from skrnn.net import NonFiniteLossError
+from skrnn.exceptions import NonFiniteLossError
 
 TINY = dict(hidden_size=4, batch_size=4, random_state=0, device="cpu")
 RNG = np.random.default_rng(0)

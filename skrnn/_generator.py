@@ -15,10 +15,10 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from .base import SHARED_PARAMETERS_DOC, BaseRNNEstimator
-from .data import ArrayDataset, as_batch_source
-from .utils import seed_from, torch_threads
-from .validation import check_target_length
+from ._base import SHARED_PARAMETERS_DOC, BaseRNNEstimator
+from ._data import ArrayDataset, as_batch_source
+from ._utils import seed_from, torch_threads
+from ._validation import check_target_length
 
 # Parameters of the shared base that a generator does not have: a pixel model must read
 # forward only, and it has its own readout (one softmax per value) and its own input layout.
@@ -538,7 +538,7 @@ class RNNImageGenerator(DensityMixin, BaseRNNEstimator):
         return (), ()  # the module embeds levels; it needs no scaling statistics
 
     def _module_class(self):
-        from .pixelrnn import PixelRNN
+        from ._pixelrnn import PixelRNN
 
         return PixelRNN
 

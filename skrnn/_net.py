@@ -10,6 +10,8 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, PassthroughScoring, PrintLog
 from skorch.utils import to_tensor
 
+from .exceptions import NonFiniteLossError
+
 
 class ValidScore(Callback):
     """Record a score on the validation batches of each epoch (e.g. ``valid_acc``).
@@ -89,10 +91,6 @@ class LRSchedule(Callback):
         return state
 
 
-class NonFiniteLossError(FloatingPointError):
-    """Training produced a NaN or infinite loss."""
-
-
 class RollbackUnfinishedEpoch(Callback):
     """Undo an epoch that does not finish, so the weights are always those of a whole epoch.
 
@@ -169,7 +167,7 @@ class SkrnnNet(NeuralNet):
     """A skorch ``NeuralNet`` whose batches may carry per-sample weights.
 
     A batch's ``X`` is a tensor or ``{"X": tensor, "sample_weight": tensor}``; the weights go
-    to the criterion (:class:`skrnn.losses.WeightedLoss`), never to the module.
+    to the criterion (:class:`skrnn._losses.WeightedLoss`), never to the module.
     """
 
     def __init__(self, module, criterion, *, valid_score=None, **kwargs):

@@ -6,9 +6,9 @@ import time
 
 from sklearn.model_selection import ParameterGrid, StratifiedKFold, cross_validate, train_test_split
 
-from .classifier import RNNImageClassifier
+from ._classifier import RNNImageClassifier
+from ._utils import allowed_cpu_count
 from .datasets import load_digits_images
-from .utils import allowed_cpu_count
 
 
 def run_demo(output="skrnn_demo.png", quiet=False, n_jobs=None, max_epochs=25, random_state=0):

@@ -44,9 +44,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._registry import estimator_class, estimator_name
+from ._utils import resolve_device, seeded
+from ._version import __version__
 from .cells import ENTRY_POINT_GROUP, cell_name, get_cell
 from .exceptions import MissingCellError, ModelFileError
-from .utils import resolve_device, seeded
 
 FORMAT = "skrnn-model"
 FORMAT_VERSION = 1
@@ -204,7 +206,7 @@ def _sha256(data: bytes) -> str:
 def save_model(estimator, path) -> None:
     """Write a fitted skrnn estimator to one model file at ``path`` (see the module docstring).
 
-    Prefer the method :meth:`BaseRNNEstimator.save <skrnn.base.BaseRNNEstimator.save>`.
+    Prefer the method :meth:`BaseRNNEstimator.save <skrnn._base.BaseRNNEstimator.save>`.
 
     Parameters
     ----------
@@ -225,13 +227,11 @@ def save_model(estimator, path) -> None:
     import safetensors.torch
     from sklearn.utils.validation import check_is_fitted
 
-    from . import __version__
-
     check_is_fitted(estimator, "net_")
     params = estimator.get_params(deep=False)
     cell = _cell_record(params["cell"])
     model = {
-        "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+        "estimator": estimator_name(type(estimator)),
         "skrnn_version": __version__,
         "torch_version": torch.__version__,
         "cell": cell,
@@ -428,27 +428,6 @@ def _read_entries(path, source: str) -> dict[str, bytes]:
     return entries
 
 
-def _estimator_classes() -> dict[str, type]:
-    """Every estimator class loading may build: skrnn's own and any already-imported subclass.
-
-    Classes are looked up by name among those already defined; loading never imports a module
-    named by the file.
-    """
-    from . import classifier, regressor, segmenter  # noqa: F401  (define the built-ins)
-    from .base import BaseRNNEstimator
-
-    try:
-        from . import generator  # noqa: F401
-    except ImportError:  # pragma: no cover - the generator is optional while it is developed
-        pass
-    classes, stack = {}, [BaseRNNEstimator]
-    while stack:
-        cls = stack.pop()
-        classes[f"{cls.__module__}.{cls.__qualname__}"] = cls
-        stack.extend(cls.__subclasses__())
-    return classes
-
-
 def _check_cell(record, source: str) -> None:
     if not isinstance(record, dict) or not isinstance(record.get("name"), str):
         raise _file_error(source, "it does not name its recurrent cell.")
@@ -540,7 +519,7 @@ def load(path, *, device: str | None = None):
                 "damaged or altered after saving. Save the model again from its source."
             )
     model = _read_json(entries[MODEL_ENTRY], source, MODEL_ENTRY)
-    cls = _estimator_classes().get(model.get("estimator"))
+    cls = estimator_class(model.get("estimator"))
     if cls is None:
         raise _file_error(
             source,

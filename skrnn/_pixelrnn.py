@@ -26,8 +26,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._modules import RecurrentEncoder, dense_head, layer_sizes
 from .cells import TorchRecurrent
-from .modules import RecurrentEncoder, dense_head, layer_sizes
 
 
 def causal_sources(image_shape, context_radius: int) -> np.ndarray:

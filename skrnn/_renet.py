@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._modules import Standardize, layer_sizes
 from .cells import build_cell
-from .modules import Standardize, layer_sizes
 
 
 def check_segmentation_patch_size(patch_size) -> tuple[int, int]:
@@ -70,7 +70,7 @@ class ReNetLayer(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from skrnn.renet import ReNetLayer
+    >>> from skrnn._renet import ReNetLayer
     >>> layer = ReNetLayer(3, "gru", hidden_size=8, bidirectional=True)
     >>> layer(torch.zeros(2, 5, 7, 3)).shape
     torch.Size([2, 5, 7, 16])
@@ -133,7 +133,7 @@ class ReSegModel(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from skrnn.renet import ReSegModel
+    >>> from skrnn._renet import ReSegModel
     >>> model = ReSegModel(n_channels=1, n_outputs=3, cell="lstm", hidden_size=8, num_layers=2,
     ...                    bidirectional=True, dropout=0.0, patch_size=(2, 2))
     >>> model(torch.rand(4, 9, 10, 1)).shape

@@ -115,7 +115,7 @@ def read_images(files, *, image_size=None, color_mode: str = "grayscale") -> np.
     >>> from pathlib import Path
     >>> import numpy as np
     >>> from PIL import Image
-    >>> from skrnn.folders import read_images
+    >>> from skrnn._folders import read_images
     >>> path = Path(tempfile.mkdtemp()) / "a.png"
     >>> Image.fromarray(np.zeros((4, 6), np.uint8)).save(path)
     >>> read_images([path, path], image_size=3).shape

@@ -12,9 +12,9 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from .base import BaseRNNEstimator, fill_shared_doc
-from .net import accuracy_from_logits
-from .validation import check_target_length
+from ._base import BaseRNNEstimator, fill_shared_doc
+from ._net import accuracy_from_logits
+from ._validation import check_target_length
 
 
 @fill_shared_doc

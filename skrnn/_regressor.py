@@ -7,8 +7,8 @@ from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_array
 
-from .base import BaseRNNEstimator, fill_shared_doc
-from .validation import check_target_length
+from ._base import BaseRNNEstimator, fill_shared_doc
+from ._validation import check_target_length
 
 
 def r2_from_outputs(y_true: np.ndarray, y_pred: np.ndarray) -> float:

@@ -97,7 +97,7 @@ def load_data(path, *, image_size=None, color_mode="grayscale", require_target=T
 
 def _unlabelled_folder(path: Path, image_size, color_mode):
     """A flat folder of images without labels, for ``predict``."""
-    from .folders import image_files, read_images
+    from ._folders import image_files, read_images
 
     files = image_files(path)
     if not files:
@@ -177,8 +177,8 @@ def _check_params(estimator, grid: list[dict]) -> None:
 
 
 def _make_estimator(task: str, random_state):
-    from .classifier import RNNImageClassifier
-    from .segmenter import RNNSegmenter
+    from ._classifier import RNNImageClassifier
+    from ._segmenter import RNNSegmenter
 
     estimator = RNNSegmenter() if task == "segmentation" else RNNImageClassifier()
     return estimator.set_params(random_state=random_state)
@@ -309,8 +309,8 @@ def _train(args) -> int:
 def _predict(args) -> int:
     from tqdm.auto import tqdm
 
-    from .persistence import load
-    from .segmenter import RNNSegmenter
+    from ._persistence import load
+    from ._segmenter import RNNSegmenter
 
     model_path = Path(args.model)
     if not model_path.is_file():
@@ -381,7 +381,7 @@ def _predict(args) -> int:
 
 
 def _demo(args) -> int:
-    from .demo import run_demo
+    from ._demo import run_demo
 
     run_demo(output=args.output, quiet=args.quiet, n_jobs=args.n_jobs, max_epochs=args.max_epochs)
     return 0

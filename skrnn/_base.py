@@ -18,25 +18,26 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping, ProgressBar
 from skorch.dataset import ValidSplit
 
-from .cells import get_cell
-from .data import ArrayDataset, BatchLoader, as_batch_source, read_rows
-from .losses import WeightedLoss
-from .net import (
+from ._data import ArrayDataset, BatchLoader, as_batch_source, read_rows
+from ._losses import WeightedLoss
+from ._net import (
     LRSchedule,
-    NonFiniteLossError,
     RollbackUnfinishedEpoch,
     SkrnnNet,
     StopOnNonFiniteLoss,
 )
-from .sequence import ORDERS, check_patch_size
-from .utils import (
+from ._registry import register_estimator
+from ._utils import (
     fused_optimizer_supported,
     resolve_device,
     seed_from,
     seeded,
     torch_threads,
 )
-from .validation import check_image_shape, check_images
+from ._validation import check_image_shape, check_images
+from .cells import get_cell
+from .exceptions import NonFiniteLossError
+from .sequence import ORDERS, check_patch_size
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -130,6 +131,10 @@ def _check_hidden_size(hidden_size, num_layers):
 class BaseRNNEstimator(BaseEstimator):
     """The base of every skrnn estimator. Not for direct use."""
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        register_estimator(cls)  # so that model files can name it
+
     _parameter_constraints: dict = {
         "cell": [str, callable],
         "hidden_size": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
@@ -179,7 +184,7 @@ class BaseRNNEstimator(BaseEstimator):
         return {}
 
     def _module_class(self):
-        from .modules import SequenceModel
+        from ._modules import SequenceModel
 
         return SequenceModel
 
@@ -537,7 +542,7 @@ class BaseRNNEstimator(BaseEstimator):
         >>> skrnn.load(buffer).predict(X[:3]).shape
         (3,)
         """
-        from .persistence import save_model
+        from ._persistence import save_model
 
         save_model(self, path)
 

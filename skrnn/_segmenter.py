@@ -8,9 +8,9 @@ import re
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .base import SHARED_PARAMETERS_DOC, BaseRNNEstimator
+from ._base import SHARED_PARAMETERS_DOC, BaseRNNEstimator
+from ._renet import ReSegModel, check_segmentation_patch_size
 from .metrics import mean_iou
-from .renet import ReSegModel, check_segmentation_patch_size
 
 # The encoded label of ignored pixels in the training targets (encoded classes are >= 0).
 _IGNORED = -1
@@ -116,7 +116,7 @@ class RNNSegmenter(BaseRNNEstimator):
         ``(H, W, C)`` of the training images.
     net_ : skorch.NeuralNet
         The trained skorch net; ``net_.module_`` is the torch module
-        (:class:`skrnn.renet.ReSegModel`).
+        (:class:`skrnn._renet.ReSegModel`).
     history_ : list of dict
         Per-epoch training record (``train_loss`` and, with early stopping, ``valid_loss``
         and ``valid_iou``).
@@ -131,7 +131,7 @@ class RNNSegmenter(BaseRNNEstimator):
     Examples
     --------
     >>> from skrnn.datasets import make_shapes
-    >>> from skrnn.segmenter import RNNSegmenter
+    >>> from skrnn import RNNSegmenter
     >>> X, Y = make_shapes(n_samples=20, image_size=16, random_state=0, return_X_y=True)
     >>> seg = RNNSegmenter(hidden_size=8, max_epochs=2, random_state=0).fit(X, Y)
     >>> seg.predict(X[:3]).shape
