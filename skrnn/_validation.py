@@ -8,6 +8,53 @@ import numpy as np
 from sklearn.utils.validation import check_array, validate_data
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_int_pair(value, name: str, *, minimum: int = 1, what: str = "(height, width)"):
+    """``(a, b)`` from an int (used for both) or a pair of ints, each at least ``minimum``.
+
+    Parameters
+    ----------
+    value : int or pair of int
+        The value to check, e.g. a ``patch_size`` or an ``image_size`` parameter.
+    name : str
+        The parameter's name, for the error message.
+    minimum : int, default=1
+        The smallest value allowed for each of the two.
+    what : str, default="(height, width)"
+        How the error message names the two values.
+
+    Returns
+    -------
+    pair : tuple of int
+        ``(a, b)``.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is neither an int nor a pair of ints (booleans excluded) of at least
+        ``minimum``; the message names the parameter and what it got.
+
+    Examples
+    --------
+    >>> from skrnn._validation import check_int_pair
+    >>> check_int_pair(2, "patch_size"), check_int_pair([3, 4], "patch_size")
+    ((2, 2), (3, 4))
+    """
+    pair = (value, value) if _is_int(value) else value
+    if (
+        not isinstance(pair, (tuple, list))
+        or len(pair) != 2
+        or not all(_is_int(v) and v >= minimum for v in pair)
+    ):
+        kind = "a positive int" if minimum == 1 else f"an int of at least {minimum}"
+        kinds = "positive ints" if minimum == 1 else f"ints of at least {minimum}"
+        raise ValueError(f"{name} must be {kind} or a pair {what} of {kinds}, got {value!r}.")
+    return int(pair[0]), int(pair[1])
+
+
 def check_image_shape(image_shape) -> tuple[int, int, int] | None:
     """Validate an ``image_shape`` parameter; return ``(H, W, C)`` or ``None``."""
     if image_shape is None:
