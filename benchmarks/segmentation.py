@@ -100,11 +100,9 @@ def main(argv=None):
         args.n_train, args.n_test, args.forest_trees = 100, 50, 20
 
     X_train, Y_train = make_shapes(
-        n_samples=args.n_train, image_size=args.image_size, random_state=0, return_X_y=True
+        n_samples=args.n_train, image_size=args.image_size, random_state=0
     )
-    X_test, Y_test = make_shapes(
-        n_samples=args.n_test, image_size=args.image_size, random_state=1, return_X_y=True
-    )
+    X_test, Y_test = make_shapes(n_samples=args.n_test, image_size=args.image_size, random_state=1)
     print(
         f"make_shapes: {args.n_train} training and {args.n_test} test images of "
         f"{args.image_size}x{args.image_size}"

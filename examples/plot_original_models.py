@@ -25,7 +25,7 @@ from skrnn.datasets import load_digits_images, make_sentiment_sequences
 
 # ``make_sentiment_sequences`` makes 50-word "reviews" of word ids in [0, 10000) whose
 # label is the majority sentiment of the few sentiment words hidden among filler words.
-reviews, sentiment = make_sentiment_sequences(800, random_state=0, return_X_y=True)
+reviews, sentiment = make_sentiment_sequences(800, random_state=0)
 
 keras_like = RNNImageClassifier(
     cell="rnn",

@@ -27,16 +27,15 @@ It runs in about a minute on a laptop CPU.
 from pathlib import Path
 
 from skrnn import RNNSegmenter
-from skrnn.datasets import make_shapes
+from skrnn.datasets import SHAPE_NAMES, make_shapes
 from skrnn.metrics import iou_per_class, mean_iou
 
 # Where the figure is written; change it to save elsewhere.
 OUTPUT_PATH = Path("shapes_segmentation.png")
 
-data = make_shapes(n_samples=600, image_size=32, random_state=0)
-X_train, Y_train = data.images, data.target
-X_test, Y_test = make_shapes(n_samples=100, image_size=32, random_state=1, return_X_y=True)
-class_names = [str(name) for name in data.target_names]
+X_train, Y_train = make_shapes(n_samples=600, image_size=32, random_state=0)
+X_test, Y_test = make_shapes(n_samples=100, image_size=32, random_state=1)
+class_names = list(SHAPE_NAMES)
 print(f"training images {X_train.shape}, masks {Y_train.shape}; classes {class_names}")
 
 # %%
@@ -59,7 +58,7 @@ for name, iou in zip(class_names, iou_per_class(Y_test, Y_pred), strict=True):
 
 # %%
 # The sweeps do not depend on the image size, so the same model segments larger images.
-X_large, Y_large = make_shapes(n_samples=20, image_size=48, random_state=2, return_X_y=True)
+X_large, Y_large = make_shapes(n_samples=20, image_size=48, random_state=2)
 print(f"mean IoU on 48x48 images: {segmenter.score(X_large, Y_large):.3f}")
 
 # %%

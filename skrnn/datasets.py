@@ -6,7 +6,16 @@ import numpy as np
 from sklearn.utils import Bunch
 
 # Image folders on disk; re-exported here so every data set has one home.
-from ._folders import load_image_folder, load_segmentation_folder  # noqa: F401
+from ._folders import load_image_folder, load_segmentation_folder
+
+__all__ = [
+    "SHAPE_NAMES",
+    "load_digits_images",
+    "load_image_folder",
+    "load_segmentation_folder",
+    "make_sentiment_sequences",
+    "make_shapes",
+]
 
 
 def load_digits_images(*, n_class: int = 10, return_X_y: bool = False):
@@ -82,8 +91,7 @@ def make_shapes(
     max_shapes: int = 3,
     noise: float = 0.1,
     random_state=None,
-    return_X_y: bool = False,
-):
+) -> tuple[np.ndarray, np.ndarray]:
     """Make a synthetic segmentation data set: noisy images of shapes and their label masks.
 
     Each image holds between one and ``max_shapes`` shapes (circles, axis-aligned rectangles
@@ -105,25 +113,23 @@ def make_shapes(
         Standard deviation of the Gaussian noise added to every pixel.
     random_state : int, RandomState instance or None, default=None
         Seed for reproducible data sets.
-    return_X_y : bool, default=False
-        Return ``(images, masks)`` instead of a Bunch.
 
     Returns
     -------
-    data : Bunch
-        ``images`` (and its alias ``data``) of shape (n_samples, H, W), float64, values
-        roughly in [0, 1]; ``target`` (the masks) of shape (n_samples, H, W), int64, with
-        0 = background, 1 = circle, 2 = rectangle, 3 = triangle; ``target_names``; ``DESCR``.
-        Or ``(images, masks)`` with ``return_X_y=True``.
+    images : ndarray of shape (n_samples, H, W)
+        float64 images, values roughly in [0, 1].
+    masks : ndarray of shape (n_samples, H, W)
+        int64 label masks: 0 = background, 1 = circle, 2 = rectangle, 3 = triangle. The
+        module constant ``SHAPE_NAMES`` names the labels: ``SHAPE_NAMES[label]``.
 
     Examples
     --------
-    >>> from skrnn.datasets import make_shapes
-    >>> X, Y = make_shapes(n_samples=10, image_size=24, random_state=0, return_X_y=True)
+    >>> from skrnn.datasets import SHAPE_NAMES, make_shapes
+    >>> X, Y = make_shapes(n_samples=10, image_size=24, random_state=0)
     >>> X.shape, Y.shape
     ((10, 24, 24), (10, 24, 24))
-    >>> sorted(set(Y.ravel().tolist())) <= [0, 1, 2, 3]
-    True
+    >>> [SHAPE_NAMES[label] for label in sorted(set(Y.ravel().tolist()))]
+    ['background', 'circle', 'rectangle', 'triangle']
     """
     import numbers
 
@@ -178,19 +184,7 @@ def make_shapes(
                     image[covered] = rng.uniform(0.4, 1.0)
                     break
         images[i] = image + noise * rng.standard_normal((height, width))
-    if return_X_y:
-        return images, masks
-    return Bunch(
-        data=images,
-        images=images,
-        target=masks,
-        target_names=np.asarray(SHAPE_NAMES),
-        DESCR=(
-            "Synthetic shapes segmentation data set made by skrnn.datasets.make_shapes: "
-            f"{n_samples} noisy {height}x{width} images of circles, rectangles and triangles "
-            "with per-pixel masks (0 background, 1 circle, 2 rectangle, 3 triangle)."
-        ),
-    )
+    return images, masks
 
 
 def make_sentiment_sequences(
@@ -199,8 +193,7 @@ def make_sentiment_sequences(
     length: int = 50,
     n_tokens: int = 10000,
     random_state=None,
-    return_X_y: bool = False,
-):
+) -> tuple[np.ndarray, np.ndarray]:
     """Synthetic 'reviews': integer word-id sequences labelled by their majority sentiment.
 
     Each sequence holds ``length`` word ids: filler words drawn from ``[20, n_tokens)`` plus ten
@@ -211,22 +204,25 @@ def make_sentiment_sequences(
     Parameters
     ----------
     n_samples : int, default=600
+        Number of sequences.
     length : int, default=50
         Words per sequence (at least 10).
     n_tokens : int, default=10000
         Size of the vocabulary (more than 20).
     random_state : int, RandomState instance or None, default=None
-    return_X_y : bool, default=False
+        Seed for reproducible data sets.
 
     Returns
     -------
-    data : Bunch with ``data`` (n_samples, length) int64 ids and ``target`` 0/1, or
-        ``(data, target)`` with ``return_X_y=True``.
+    X : ndarray of shape (n_samples, length)
+        int64 word ids in ``[1, n_tokens)``.
+    y : ndarray of shape (n_samples,)
+        The sentiment: 0 negative, 1 positive.
 
     Examples
     --------
     >>> from skrnn.datasets import make_sentiment_sequences
-    >>> X, y = make_sentiment_sequences(100, random_state=0, return_X_y=True)
+    >>> X, y = make_sentiment_sequences(100, random_state=0)
     >>> X.shape, sorted(set(y.tolist()))
     ((100, 50), [0, 1])
     """
@@ -245,11 +241,4 @@ def make_sentiment_sequences(
         agree, disagree = (1, 6) if label else (6, 1)
         review[marks[:8]] = rng.randint(agree, agree + 5, size=8)
         review[marks[8:]] = rng.randint(disagree, disagree + 5, size=2)
-    if return_X_y:
-        return tokens, target
-    return Bunch(
-        data=tokens,
-        target=target,
-        target_names=np.asarray(["negative", "positive"]),
-        DESCR="Synthetic word-id sequences made by skrnn.datasets.make_sentiment_sequences.",
-    )
+    return tokens, target

@@ -3,7 +3,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from sklearn.model_selection import GridSearchCV
@@ -98,7 +97,7 @@ def test_registered_cell_is_usable_in_an_estimator(clean_registry, digits, tiny)
     register_cell("gru_alias", get_cell("gru"))
     X, y = digits
     clf = RNNImageClassifier(cell="gru_alias", **tiny).fit(X, y)
-    assert clf.score(X, y) > 0.3
+    assert clf.score(X, y) > 0.6  # measured: 0.755 (ten classes)
 
 
 def test_entry_point_plugin_is_found_and_a_broken_one_warns(installed_plugin):
@@ -112,12 +111,13 @@ def test_entry_point_plugin_is_found_and_a_broken_one_warns(installed_plugin):
 def test_entry_point_cell_works_in_a_grid_search(installed_plugin, digits):
     X, y = digits
     search = GridSearchCV(
-        RNNImageClassifier(hidden_size=16, max_epochs=2, batch_size=64, random_state=0),
+        RNNImageClassifier(hidden_size=16, max_epochs=2, batch_size=32, lr=1e-2, random_state=0),
         {"cell": ["gru", "indrnn"]},
         cv=2,
     )
     with pytest.warns(RuntimeWarning, match="broken"):
         search.fit(X, y)
     assert search.cv_results_["param_cell"].tolist() == ["gru", "indrnn"]
-    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    # Both cells learn beyond the chance accuracy of 0.1 (measured: 0.38 gru, 0.22 indrnn).
+    assert search.cv_results_["mean_test_score"].min() > 0.15
     assert search.best_estimator_.predict(X[:5]).shape == (5,)

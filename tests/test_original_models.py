@@ -42,7 +42,7 @@ def test_elman_cell_is_exactly_the_formula(digits):
 
 
 def make_token_sequences(n=600, seed=0):
-    return make_sentiment_sequences(n, random_state=seed, return_X_y=True)
+    return make_sentiment_sequences(n, random_state=seed)
 
 
 def keras_model(**overrides):

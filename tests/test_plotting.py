@@ -24,7 +24,7 @@ def close_figures():
 
 @pytest.fixture(scope="module")
 def shapes():
-    return make_shapes(n_samples=6, image_size=16, random_state=0, return_X_y=True)
+    return make_shapes(n_samples=6, image_size=16, random_state=0)
 
 
 def test_segmentation_display_draws_image_true_predicted_and_overlay(shapes):

@@ -33,7 +33,7 @@ def main():
     reg.fit(X, np.stack([X.sum(axis=(1, 2)), X[:, :4].mean(axis=(1, 2))], axis=1))
     reg.save(HERE / "legacy_regressor.skrnn")
 
-    shapes, masks = make_shapes(n_samples=20, image_size=12, random_state=0, return_X_y=True)
+    shapes, masks = make_shapes(n_samples=20, image_size=12, random_state=0)
     seg = skrnn.RNNSegmenter(cell="rnn", num_layers=1, head=(4,), ignore_label=255, **small)
     seg.fit(shapes, masks)
     seg.save(HERE / "legacy_segmenter.skrnn")
