@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import itertools
 import json
 import sys
 import time
@@ -195,14 +194,10 @@ def _single_values(params: dict[str, list]) -> dict:
 
 
 # --------------------------------------------------------------------------- commands
-def _format_params(params: dict) -> str:
-    return " ".join(f"{name}={value!r}" for name, value in params.items())
-
-
 def _cv(args) -> int:
-    from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
-    from tqdm.auto import tqdm
+    from sklearn.model_selection import KFold, ParameterGrid, StratifiedKFold
 
+    from ._search import best_index, cell_grid, format_results, grid_search, search_results
     from .metrics import mean_iou_scorer
 
     if args.folds < 2:
@@ -212,59 +207,31 @@ def _cv(args) -> int:
         raise UsageError("choose cells with --cells, not --param cell=...")
     X, y, task, _ = load_data(args.data, image_size=args.image_size, color_mode=args.color_mode)
     estimator = _make_estimator(task, args.random_state)
-    names = list(params)
-    grid = [
-        {"cell": cell, **dict(zip(names, values, strict=True))}
-        for cell in args.cells
-        for values in itertools.product(*params.values())
-    ]
-    _check_params(estimator, grid)
+    param_grid = cell_grid(args.cells, params)
+    _check_params(estimator, list(ParameterGrid(param_grid)))
     if task == "segmentation":
         splitter = KFold(args.folds, shuffle=True, random_state=args.random_state)
-        scoring, score_name = mean_iou_scorer, "mean IoU"
+        # The table's header then reads "mean IoU": the mean over the folds of their mean IoU.
+        scoring, score_name, column = mean_iou_scorer, "mean IoU", "IoU"
     else:
         splitter = StratifiedKFold(args.folds, shuffle=True, random_state=args.random_state)
-        scoring, score_name = None, "accuracy"
+        scoring, score_name, column = None, "accuracy", "accuracy"
     if not args.quiet:
         print(
-            f"{args.data}: {len(X)} images of shape {X.shape[1:]}, {task}; {len(grid)} "
-            f"setting(s) x {args.folds} folds, scored by {score_name}."
+            f"{args.data}: {len(X)} images of shape {X.shape[1:]}, {task}, scored by {score_name}."
         )
-    rows = []
-    progress = tqdm(grid, desc="cross-validation", unit="setting", disable=args.quiet)
-    for point in progress:
-        progress.set_postfix_str(_format_params(point))
-        scores = cross_validate(
-            estimator.set_params(**point),
-            X,
-            y,
-            cv=splitter,
-            scoring=scoring,
-            n_jobs=args.n_jobs,
-            error_score="raise",
-        )
-        rows.append(
-            {
-                "params": point,
-                "mean_score": float(scores["test_score"].mean()),
-                "std_score": float(scores["test_score"].std()),
-                "mean_fit_time": float(scores["fit_time"].mean()),
-                "fold_scores": scores["test_score"].tolist(),
-            }
-        )
-    best = max(rows, key=lambda row: row["mean_score"])
-    varying = ["cell"] + [name for name in names if len(params[name]) > 1]
-    labels = [" ".join(f"{n}={row['params'][n]}" for n in varying) for row in rows]
-    width = max(len("setting"), *(len(label) for label in labels))
-    header = f"mean {score_name}"
-    print(f"\n{'setting':<{width}}  {header:>15} {'std':>7} {'fit time (s)':>13}")
-    for label, row in zip(labels, rows, strict=True):
-        marker = "  <- best" if row is best else ""
-        print(
-            f"{label:<{width}}  {row['mean_score']:>15.4f} {row['std_score']:>7.4f} "
-            f"{row['mean_fit_time']:>13.2f}{marker}"
-        )
+    search = grid_search(
+        estimator,
+        param_grid,
+        cv=splitter,
+        scoring=scoring,
+        n_jobs=args.n_jobs,
+        verbose=0 if args.quiet else 1,
+    )
+    search.fit(X, y)
+    print("\n" + format_results(search, score_name=column))
     if args.json:
+        rows = search_results(search)
         report = {
             "data": str(args.data),
             "task": task,
@@ -272,7 +239,7 @@ def _cv(args) -> int:
             "scoring": score_name,
             "folds": args.folds,
             "results": rows,
-            "best": best,
+            "best": rows[best_index(search)],
         }
         Path(args.json).write_text(json.dumps(report, indent=2, default=str))
         if not args.quiet:
@@ -388,14 +355,14 @@ def _demo(args) -> int:
 
 
 # --------------------------------------------------------------------------- parser
-def _image_size(text: str):
+def _image_size(text: str) -> tuple[int, int]:
+    from ._validation import check_int_pair
+
     try:
         sizes = [int(part) for part in text.lower().replace("x", ",").split(",")]
+        return check_int_pair(sizes[0] if len(sizes) == 1 else sizes, "--image-size")
     except ValueError:
-        sizes = []
-    if len(sizes) not in (1, 2) or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected HEIGHT,WIDTH or SIZE, got {text!r}")
-    return (sizes[0], sizes[-1])
+        raise argparse.ArgumentTypeError(f"expected HEIGHT,WIDTH or SIZE, got {text!r}") from None
 
 
 def _add_data_options(parser, *, predict=False):
@@ -451,8 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare cells and parameters by cross-validation on your data",
         description=(
             "Cross-validate RNNImageClassifier (accuracy) or, for masks, RNNSegmenter (mean "
-            "IoU) for every combination of --cells and --param values, and print the mean "
-            "and standard deviation of the score and the mean fit time of each."
+            "IoU) for every combination of --cells and --param values, as one GridSearchCV "
+            "over every setting and fold, and print the mean and standard deviation of the "
+            "score, the mean fit time and the rank of each."
         ),
         epilog="example: skrnn cv data.npz --cells rnn gru --param hidden_size=32,64 "
         "--param max_epochs=10 --json results.json",

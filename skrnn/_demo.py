@@ -4,57 +4,60 @@ from __future__ import annotations
 
 import time
 
-from sklearn.model_selection import ParameterGrid, StratifiedKFold, cross_validate, train_test_split
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from ._classifier import RNNImageClassifier
+from ._search import best_index, cell_grid, format_results, grid_search, search_results
 from ._utils import allowed_cpu_count
 from .datasets import load_digits_images
+
+CELLS = ["rnn", "lstm", "gru"]
 
 
 def run_demo(output="skrnn_demo.png", quiet=False, n_jobs=None, max_epochs=25, random_state=0):
     """Grid-search the cell type with cross-validation on the digits and report the best.
 
+    One grid search runs every cell on every fold in parallel; the best cell is then refitted
+    on all training images and scored on held-out ones.
+
+    Parameters
+    ----------
+    output : str or path, default="skrnn_demo.png"
+        Where to save the figure of the confusion matrix and the training curve.
+    quiet : bool, default=False
+        Print only the results, without the progress of the search and the refit.
+    n_jobs : int or None, default=None
+        Parallel fits; None uses every core this process may use, up to one per fit.
+    max_epochs : int, default=25
+        Epochs per fit.
+    random_state : int, default=0
+        Seeds the split, the folds and the networks.
+
     Returns
     -------
     results : dict
-        ``cv`` (per-cell mean accuracy and fit time), ``best_cell``, ``test_accuracy``,
+        ``cv`` (one dict per cell: ``params``, ``mean_score``, ``std_score``,
+        ``mean_fit_time``, ``fold_scores``, ``rank``), ``best_cell``, ``test_accuracy``,
         ``figure`` (the saved path, or None without matplotlib).
     """
-    from tqdm.auto import tqdm
-
     X, y = load_digits_images(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=random_state
     )
-    n_jobs = n_jobs or min(3, allowed_cpu_count())
-    base = RNNImageClassifier(max_epochs=max_epochs, random_state=random_state)
-    grid = list(ParameterGrid({"cell": ["rnn", "lstm", "gru"]}))
     cv = StratifiedKFold(3, shuffle=True, random_state=random_state)
+    n_jobs = n_jobs or min(len(CELLS) * cv.get_n_splits(), allowed_cpu_count())
+    base = RNNImageClassifier(max_epochs=max_epochs, random_state=random_state)
     if not quiet:
         print(f"Digits: {len(X_train)} training and {len(X_test)} test images of 8x8 pixels.")
         print(f"Grid search over cell with 3-fold cross-validation ({n_jobs} parallel fits).")
-    rows = []
-    for params in tqdm(grid, desc="grid search", unit="cell", disable=quiet):
-        scores = cross_validate(base.set_params(**params), X_train, y_train, cv=cv, n_jobs=n_jobs)
-        rows.append(
-            (
-                params["cell"],
-                scores["test_score"].mean(),
-                scores["test_score"].std(),
-                scores["fit_time"].mean(),
-            )
-        )
-    best_cell = max(rows, key=lambda row: row[1])[0]
-
-    print(f"\n{'cell':<6} {'mean CV accuracy':>17} {'std':>7} {'fit time (s)':>13}")
-    for cell, mean, std, fit_time in rows:
-        marker = "  <- best" if cell == best_cell else ""
-        print(f"{cell:<6} {mean:>17.4f} {std:>7.4f} {fit_time:>13.1f}{marker}")
+    search = grid_search(base, cell_grid(CELLS), cv=cv, n_jobs=n_jobs, verbose=0 if quiet else 1)
+    search.fit(X_train, y_train)
+    print("\n" + format_results(search, score_name="CV accuracy"))
+    best_cell = search.cv_results_["params"][best_index(search)]["cell"]
 
     start = time.perf_counter()
-    best = RNNImageClassifier(
-        cell=best_cell, max_epochs=max_epochs, random_state=random_state, verbose=0 if quiet else 1
-    )
+    best = clone(base).set_params(cell=best_cell, verbose=0 if quiet else 1)
     best.fit(X_train, y_train)
     test_accuracy = best.score(X_test, y_test)
     print(
@@ -65,7 +68,7 @@ def run_demo(output="skrnn_demo.png", quiet=False, n_jobs=None, max_epochs=25, r
     if figure:
         print(f"Figure (confusion matrix and training curve) saved to {figure}")
     return {
-        "cv": rows,
+        "cv": search_results(search),
         "best_cell": best_cell,
         "test_accuracy": test_accuracy,
         "figure": figure,

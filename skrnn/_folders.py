@@ -6,11 +6,12 @@ skrnn[images]``). The loaders are re-exported from :mod:`skrnn.datasets`.
 
 from __future__ import annotations
 
-import numbers
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
+
+from ._validation import check_int_pair
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 COLOR_MODES = {"grayscale": "L", "rgb": "RGB"}
@@ -35,22 +36,14 @@ def _pillow():
     return Image
 
 
-def _check_image_size(image_size):
-    """``None`` or ``(height, width)`` from an int or a pair."""
+def _check_image_size(image_size) -> tuple[int, int] | None:
+    """``None`` (keep the files' sizes) or ``(height, width)`` from an int or a pair."""
     if image_size is None:
         return None
-    if isinstance(image_size, numbers.Integral) and not isinstance(image_size, bool):
-        image_size = (image_size, image_size)
-    if (
-        not isinstance(image_size, (tuple, list))
-        or len(image_size) != 2
-        or not all(isinstance(s, numbers.Integral) and s >= 1 for s in image_size)
-    ):
-        raise ValueError(
-            f"image_size must be None, a positive int or a pair (height, width) of positive ints, "
-            f"got {image_size!r}."
-        )
-    return int(image_size[0]), int(image_size[1])
+    try:
+        return check_int_pair(image_size, "image_size")
+    except ValueError as error:
+        raise ValueError(f"{error} Or leave image_size=None to keep the files' sizes.") from None
 
 
 def _check_color_mode(color_mode) -> str:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import math
-import os
 import re
 from collections.abc import Iterator
 
+import joblib
 import numpy as np
 import torch
 
@@ -56,45 +55,20 @@ def fused_optimizer_supported(device: torch.device) -> bool:
     return device.type == "cuda" or (device.type == "cpu" and torch_version() >= (2, 4))
 
 
-def _read_numbers(path: str) -> list[str]:
-    try:
-        with open(path) as file:
-            return file.read().split()
-    except OSError:
-        return []
-
-
-def cgroup_cpu_limit() -> float | None:
-    """The CPU quota of this process's control group in cores (a container's ``--cpus``), or
-    None when there is none. Reads cgroup v2's ``cpu.max``, then cgroup v1's CFS quota."""
-    fields = _read_numbers("/sys/fs/cgroup/cpu.max")
-    if len(fields) == 2 and fields[0] != "max":
-        try:
-            return int(fields[0]) / int(fields[1])
-        except (ValueError, ZeroDivisionError):
-            return None
-    quota = _read_numbers("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
-    period = _read_numbers("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
-    try:
-        if quota and period and int(quota[0]) > 0 and int(period[0]) > 0:
-            return int(quota[0]) / int(period[0])
-    except ValueError:
-        pass
-    return None
-
-
 def allowed_cpu_count() -> int:
-    """The number of CPU cores this process may use, at least 1: its affinity, capped by the
-    CPU quota of its control group (containers often see every core of the host but may use
-    only a few)."""
-    try:
-        count = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        count = os.cpu_count() or 1
-    limit = cgroup_cpu_limit()
-    if limit is not None:
-        count = min(count, math.ceil(limit))
-    return max(1, count)
+    """The number of CPU cores this process may use, at least 1.
+
+    This is :func:`joblib.cpu_count`: the process's CPU affinity, capped by the CPU quota of
+    its control group rounded up (a container's ``--cpus=0.5`` gives 1, ``--cpus=1.5`` gives 2)
+    and by ``LOKY_MAX_CPU_COUNT``. Containers often see every core of the host but may use only
+    a few, and torch's default thread count does not know that.
+
+    Returns
+    -------
+    count : int
+        The usable cores.
+    """
+    return joblib.cpu_count(only_physical_cores=False)
 
 
 @contextlib.contextmanager

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from skrnn._cli import main
+from skrnn._cli import _image_size, main
 
 
 def test_help_lists_the_demo(capsys):
@@ -17,6 +17,19 @@ def test_unknown_command_exits_with_status_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["dance"])
     assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("text, size", [("32", (32, 32)), ("32,24", (32, 24)), ("32x24", (32, 24))])
+def test_image_size_reads_one_or_two_numbers(text, size):
+    assert _image_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["0", "32,0", "32,24,3", "big", "32,"])
+def test_a_bad_image_size_exits_with_status_2(text, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "data.npz", "--image-size", text])
+    assert exit_info.value.code == 2
+    assert f"expected HEIGHT,WIDTH or SIZE, got {text!r}" in capsys.readouterr().err
 
 
 def test_demo_runs_end_to_end_as_a_module(tmp_path):
@@ -40,8 +53,11 @@ def test_demo_runs_end_to_end_as_a_module(tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
-    for cell in ("rnn", "lstm", "gru"):
-        assert f"\n{cell} " in result.stdout
+    rows = [line.split() for line in result.stdout.splitlines()]
+    table = {row[0]: row for row in rows if row and row[0] in ("rnn", "lstm", "gru")}
+    assert sorted(table) == ["gru", "lstm", "rnn"]
+    [best] = [cell for cell, row in table.items() if row[-2:] == ["<-", "best"]]
+    assert f"Best cell: {best}." in result.stdout  # the search's best cell is the one refitted
     assert "held-out test accuracy" in result.stdout
     assert f"saved to {figure}" in result.stdout
     assert figure.stat().st_size > 10_000

@@ -20,7 +20,7 @@ def digits_npz(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def shapes_npz(tmp_path_factory):
-    X, Y = make_shapes(n_samples=8, image_size=16, random_state=0, return_X_y=True)
+    X, Y = make_shapes(n_samples=8, image_size=16, random_state=0)
     path = tmp_path_factory.mktemp("data") / "shapes.npz"
     np.savez(path, X=X, Y=Y)
     return path
@@ -48,29 +48,54 @@ def test_param_values_are_python_literals_or_strings():
     }
 
 
+def results_table(out: str) -> tuple[str, list[list[str]]]:
+    """The header and the rows (split into words) of the table that ``skrnn cv`` prints."""
+    lines = out.strip().splitlines()
+    header = max(i for i, line in enumerate(lines) if "fit time (s)" in line)
+    return lines[header], [line.split() for line in lines[header + 1 :]]
+
+
 def test_cv_compares_every_cell_and_grid_point(digits_npz, tmp_path, capsys):
     report = tmp_path / "cv.json"
     argv = ["cv", str(digits_npz), "--cells", "rnn", "gru", "--folds", "2", "--quiet"]
     argv += ["--param", "hidden_size=4,6", "--param", "max_epochs=1", "--json", str(report)]
     assert main(argv) == 0
-    out = capsys.readouterr().out
-    for setting in ("cell=rnn hidden_size=4", "cell=gru hidden_size=6"):
-        assert setting in out
-    assert "mean accuracy" in out and "<- best" in out
+    header, rows = results_table(capsys.readouterr().out)
+    assert header.split() == "cell hidden_size mean accuracy std fit time (s) rank".split()
+    assert [row[:2] for row in rows] == [["rnn", "4"], ["rnn", "6"], ["gru", "4"], ["gru", "6"]]
+    [best_row] = [row for row in rows if row[-2:] == ["<-", "best"]]
+
     results = json.loads(report.read_text())
     assert results["task"] == "classification"
     assert len(results["results"]) == 4
     first = results["results"][0]
     assert first["params"] == {"cell": "rnn", "hidden_size": 4, "max_epochs": 1}
     assert len(first["fold_scores"]) == 2
+    assert first["mean_score"] == pytest.approx(np.mean(first["fold_scores"]))
     assert 0 <= first["mean_score"] <= 1 and first["mean_fit_time"] > 0
+    best = results["best"]
+    assert best["rank"] == 1
+    assert best["mean_score"] == max(row["mean_score"] for row in results["results"])
+    cell, hidden_size = best["params"]["cell"], best["params"]["hidden_size"]
+    assert best_row[:3] == [cell, str(hidden_size), f"{best['mean_score']:.4f}"]
+
+
+def test_cv_says_how_many_fits_it_runs(digits_npz, capsys):
+    argv = ["cv", str(digits_npz), "--cells", "rnn", "lstm", "gru", "--folds", "2", *TINY]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Fitting 2 folds for each of 3 candidates, totalling 6 fits" in out
+    _, rows = results_table(out)
+    assert [row[0] for row in rows] == ["rnn", "lstm", "gru"]
 
 
 def test_cv_on_masks_scores_segmenters_by_mean_iou(shapes_npz, capsys):
     argv = ["cv", str(shapes_npz), "--cells", "gru", "--folds", "2", "--quiet", *SEG_TINY]
     assert main(argv) == 0
-    out = capsys.readouterr().out
-    assert "mean mean IoU" in out and "cell=gru" in out
+    header, [row] = results_table(capsys.readouterr().out)
+    assert header.split()[:3] == ["cell", "mean", "IoU"]
+    assert row[0] == "gru" and row[-2:] == ["<-", "best"]
+    assert 0 <= float(row[1]) <= 1
 
 
 def test_train_then_predict_to_csv_and_npz(digits_npz, tmp_path, capsys):

@@ -1,0 +1,205 @@
+"""Grid search over recurrent cells and parameters, and its results as a text table.
+
+``skrnn cv`` and ``skrnn demo`` compare settings the same way: one
+:class:`~sklearn.model_selection.GridSearchCV` over every setting and every fold, so parallel
+workers never wait for the last fold of one setting before starting the next, and one table of
+its ``cv_results_``: the mean and standard deviation of the test score, the mean fit time and
+the rank of each setting, the best one marked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["best_index", "cell_grid", "format_results", "grid_search", "search_results"]
+
+
+def cell_grid(cells, params=None) -> list[dict[str, list]]:
+    """A ``param_grid`` that crosses every cell with every combination of ``params``.
+
+    One dict per cell, so the search's settings (and the rows of its table) come grouped by
+    cell, in the order the cells are given.
+
+    Parameters
+    ----------
+    cells : list of str
+        The cells to compare, e.g. ``["rnn", "lstm", "gru"]``.
+    params : dict of str to list, default=None
+        The values to try for other estimator parameters, e.g. ``{"hidden_size": [32, 64]}``.
+
+    Returns
+    -------
+    param_grid : list of dict
+        A ``param_grid`` for :class:`~sklearn.model_selection.GridSearchCV`.
+
+    Examples
+    --------
+    >>> from skrnn._search import cell_grid
+    >>> cell_grid(["rnn", "gru"], {"hidden_size": [32, 64]})
+    [{'cell': ['rnn'], 'hidden_size': [32, 64]}, {'cell': ['gru'], 'hidden_size': [32, 64]}]
+    """
+    return [{"cell": [cell], **(params or {})} for cell in cells]
+
+
+def grid_search(estimator, param_grid, *, cv, scoring=None, n_jobs=None, verbose=0):
+    """A :class:`~sklearn.model_selection.GridSearchCV` that compares settings and stops there.
+
+    It runs every setting on every fold as one pool of ``n_jobs`` parallel fits, raises the
+    first error of a fit instead of scoring it as NaN, and does not refit the best setting
+    (``refit=False``): the caller decides what to do with it.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The estimator whose settings are compared.
+    param_grid : dict or list of dict
+        The settings, as for GridSearchCV (see :func:`cell_grid`).
+    cv : cross-validation generator
+        The splitter, e.g. a :class:`~sklearn.model_selection.StratifiedKFold`.
+    scoring : str, callable or None, default=None
+        How a fold is scored; None uses the estimator's ``score``.
+    n_jobs : int or None, default=None
+        Fits run in parallel; None means 1 and -1 all cores.
+    verbose : int, default=0
+        1 prints one line, "Fitting K folds for each of N candidates, totalling M fits".
+
+    Returns
+    -------
+    search : GridSearchCV
+        Not fitted yet.
+
+    Examples
+    --------
+    >>> from skrnn import RNNImageClassifier
+    >>> from skrnn._search import cell_grid, grid_search
+    >>> search = grid_search(RNNImageClassifier(), cell_grid(["rnn", "gru"]), cv=3)
+    >>> search.error_score, search.refit
+    ('raise', False)
+    """
+    from sklearn.model_selection import GridSearchCV
+
+    return GridSearchCV(
+        estimator,
+        param_grid,
+        scoring=scoring,
+        n_jobs=n_jobs,
+        refit=False,
+        cv=cv,
+        verbose=verbose,
+        error_score="raise",
+    )
+
+
+def best_index(search) -> int:
+    """The index of the best setting of a fitted search, as GridSearchCV's ``best_index_``.
+
+    Parameters
+    ----------
+    search : GridSearchCV
+        A fitted search; it need not have refitted the best setting.
+
+    Returns
+    -------
+    index : int
+        The first setting ranked 1 in ``cv_results_``.
+    """
+    return int(np.argmin(search.cv_results_["rank_test_score"]))
+
+
+def search_results(search) -> list[dict]:
+    """One plain dict per setting of a fitted search, in the search's order (JSON-ready).
+
+    Parameters
+    ----------
+    search : GridSearchCV
+        A fitted search, scored by one metric.
+
+    Returns
+    -------
+    rows : list of dict
+        ``params``, ``mean_score``, ``std_score``, ``mean_fit_time`` (seconds),
+        ``fold_scores`` (one per fold) and ``rank`` (1 is best) of each setting.
+    """
+    results = search.cv_results_
+    folds = [results[f"split{fold}_test_score"] for fold in range(search.n_splits_)]
+    return [
+        {
+            "params": params,
+            "mean_score": float(results["mean_test_score"][i]),
+            "std_score": float(results["std_test_score"][i]),
+            "mean_fit_time": float(results["mean_fit_time"][i]),
+            "fold_scores": [float(scores[i]) for scores in folds],
+            "rank": int(results["rank_test_score"][i]),
+        }
+        for i, params in enumerate(results["params"])
+    ]
+
+
+def _varying_params(settings: list[dict]) -> list[str]:
+    """The parameters that tell the settings apart, the cell first whenever there is one (and
+    the first parameter when a single setting leaves nothing to tell apart)."""
+    names = list(dict.fromkeys(name for params in settings for name in params))
+    shown = [
+        name
+        for name in names
+        if name == "cell" or len({repr(params.get(name)) for params in settings}) > 1
+    ]
+    shown.sort(key=lambda name: name != "cell")
+    return shown or names[:1]
+
+
+def format_results(search, *, score_name: str = "score") -> str:
+    """A text table of a fitted search's ``cv_results_``, the best setting marked.
+
+    One row per setting, in the search's order: a column for each parameter that differs
+    between settings (and the cell), then the mean and standard deviation of the test score
+    over the folds, the mean fit time in seconds and the rank.
+
+    Parameters
+    ----------
+    search : GridSearchCV
+        A fitted search, scored by one metric.
+    score_name : str, default="score"
+        What the score is, for the header (``"accuracy"`` gives "mean accuracy").
+
+    Returns
+    -------
+    table : str
+        The table, one line per setting after a header line, without a final newline.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> from skrnn._search import format_results
+    >>> X, y = load_iris(return_X_y=True)
+    >>> search = GridSearchCV(DecisionTreeClassifier(random_state=0), {"max_depth": [1, 3]})
+    >>> print(format_results(search.fit(X, y), score_name="accuracy"))
+    max_depth  mean accuracy     std  fit time (s)  rank
+    1                 0.6667  0.0000          ...     2
+    3                 0.9600  0.0249          ...     1  <- best
+    """
+    rows = search_results(search)
+    names = _varying_params([row["params"] for row in rows])
+    values = [[str(row["params"].get(name, "")) for row in rows] for name in names]
+    widths = [
+        max(len(name), *(len(value) for value in column))
+        for name, column in zip(names, values, strict=True)
+    ]
+    score_header = f"mean {score_name}"
+    score_width = max(len(score_header), 6)
+    lines = [
+        "  ".join(name.ljust(width) for name, width in zip(names, widths, strict=True))
+        + f"  {score_header:>{score_width}} {'std':>7} {'fit time (s)':>13} {'rank':>5}"
+    ]
+    best = best_index(search)
+    for i, row in enumerate(rows):
+        labels = "  ".join(
+            column[i].ljust(width) for column, width in zip(values, widths, strict=True)
+        )
+        lines.append(
+            f"{labels}  {row['mean_score']:>{score_width}.4f} {row['std_score']:>7.4f} "
+            f"{row['mean_fit_time']:>13.2f} {row['rank']:>5}" + ("  <- best" if i == best else "")
+        )
+    return "\n".join(lines)
