@@ -5,20 +5,34 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import ClassifierMixin
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from ._base import BaseRNNEstimator, fill_shared_doc
+from ._base import BaseRNNEstimator
+from ._docs import fill_parameter_docs
+from ._labels import ClassLabelsMixin
 from ._net import accuracy_from_logits
+from ._reading import SequenceReadingMixin
 from ._validation import check_target_length
 
 
-@fill_shared_doc
-class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
+@fill_parameter_docs(
+    dropout=(
+        "float",
+        """Dropout between recurrent layers and in the dense head (including before the output
+layer); a classifier of a few thousand images overfits without it.""",
+    ),
+    loss=(
+        '{"cross_entropy", "binary_cross_entropy"}',
+        """``"binary_cross_entropy"`` gives a two-class problem one output unit with a sigmoid
+(as a Keras ``Dense(1, activation="sigmoid")``); the API stays the same, with two columns in
+``predict_proba``.""",
+    ),
+)
+class RNNImageClassifier(ClassifierMixin, SequenceReadingMixin, ClassLabelsMixin, BaseRNNEstimator):
     """Classify images with a recurrent network that reads them as sequences.
 
     Each image is read as a sequence of rows (or columns, pixels, patches), a recurrent cell
@@ -27,36 +41,7 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
 
     Parameters
     ----------
-    {shared}
-    readout : {"last", "mean", "max"}, default="last"
-        How the per-step outputs become one vector: the final state of each direction, or the
-        mean or maximum over time.
-    head : tuple of int, default=None
-        Widths of hidden Linear+ReLU layers between the readout and the output layer.
-    image_shape : tuple of int, default=None
-        ``(H, W)`` or ``(H, W, C)`` when ``X`` is given as flat rows ``(n, H * W * C)``.
-    order : {"rows", "columns", "pixels", "patches"}, default="rows"
-        How images are read as sequences (see :class:`skrnn.ImageToSequence`). A 3-D ``X``
-        ``(n, T, F)`` read by rows is used as it is, so the output of ``ImageToSequence``
-        feeds straight in.
-    patch_size : int or tuple of int, default=None
-        ``(ph, pw)`` for ``order="patches"``.
-    class_weight : dict, "balanced" or None, default=None
-        Weights per class in the loss; ``"balanced"`` weighs classes inversely to their
-        frequency.
-    label_smoothing : float, default=0.1
-        Share of each target label spread over all classes in the cross-entropy loss (as in
-        :class:`torch.nn.CrossEntropyLoss`); it keeps the network from growing over-confident
-        on small data sets.
-    loss : {"cross_entropy", "binary_cross_entropy"}, default="cross_entropy"
-        ``"binary_cross_entropy"`` gives a two-class problem one output unit with a sigmoid
-        (as a Keras ``Dense(1, activation="sigmoid")``); the API stays the same, with two
-        columns in ``predict_proba``.
-    embedding_dim : int, default=None
-        Treat ``X`` as integer ids (token sequences ``(n, T)``, or images of discrete levels)
-        and embed each id as a vector of this size before the recurrent layers.
-    n_tokens : int, default=None
-        Number of distinct ids for the embedding; inferred as ``X.max() + 1`` when None.
+    {parameters}
 
     Attributes
     ----------
@@ -90,7 +75,8 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
 
     _parameter_constraints: dict = {
         **BaseRNNEstimator._parameter_constraints,
-        "class_weight": [dict, StrOptions({"balanced"}), None],
+        **SequenceReadingMixin._reading_parameter_constraints,
+        "class_weight": ClassLabelsMixin._class_weight_constraint,
         "label_smoothing": [Interval(numbers.Real, 0, 1, closed="left")],
         "loss": [StrOptions({"cross_entropy", "binary_cross_entropy"})],
     }
@@ -164,7 +150,9 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
         self.callbacks = callbacks
 
     # ----------------------------------------------------------------- public API
-    def fit(self, X, y, sample_weight=None):
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> RNNImageClassifier:
         """Train the network on images ``X`` with labels ``y``.
 
         Parameters
@@ -180,10 +168,17 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
         Returns
         -------
         self : RNNImageClassifier
+            The fitted classifier.
         """
         return self._fit(X, y, sample_weight)
 
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        classes: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> RNNImageClassifier:
         """Train for one epoch on ``X``, ``y``, continuing from the current weights.
 
         Partial fits use every sample for training (no early stopping) and a constant
@@ -191,52 +186,73 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
 
         Parameters
         ----------
-        X, y, sample_weight
-            As in :meth:`fit`.
+        X : array-like
+            Images, as in :meth:`fit`.
+        y : array-like of shape (n,)
+            Class labels, each among ``classes``.
         classes : array-like, default=None
             Every class that will ever appear; required on the first call.
+        sample_weight : array-like of shape (n,), default=None
+            Per-sample weights in the loss.
 
         Returns
         -------
         self : RNNImageClassifier
+            The classifier, trained for one more epoch.
         """
-        if not self._is_fitted():
-            if classes is None:
-                raise ValueError(
-                    "classes must be passed on the first call to partial_fit, listing every "
-                    "class that will appear."
-                )
-            self._partial_classes = np.asarray(classes)
-        return self._fit(X, y, sample_weight, partial=True)
+        return self._partial_fit_with_classes(X, y, classes, sample_weight)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like
+            Images, as in :meth:`fit`.
 
         Returns
         -------
         proba : ndarray of shape (n, n_classes)
+            The probability of each class for each image.
         """
         from scipy.special import softmax
 
         return softmax(self._logits(X), axis=1)
 
-    def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`."""
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
+        """Logarithm of :meth:`predict_proba`, computed without underflow.
+
+        Parameters
+        ----------
+        X : array-like
+            Images, as in :meth:`fit`.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n, n_classes)
+            The log-probability of each class for each image.
+        """
         from scipy.special import log_softmax
 
         return log_softmax(self._logits(X), axis=1)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted class labels.
+
+        Parameters
+        ----------
+        X : array-like
+            Images, as in :meth:`fit`.
 
         Returns
         -------
         labels : ndarray of shape (n,)
+            The most probable class of each image, from ``classes_``.
         """
         logits = self._logits(X)
         return self.classes_[logits.argmax(axis=1)]
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Accuracy of :meth:`predict` on ``X`` against the labels ``y``.
 
         Parameters
@@ -246,10 +262,12 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
         y : array-like of shape (n,)
             True labels; every one must be among ``classes_``.
         sample_weight : array-like of shape (n,), default=None
+            Per-sample weights of the accuracy.
 
         Returns
         -------
         score : float
+            The (weighted) share of images labelled correctly.
 
         Raises
         ------
@@ -257,13 +275,8 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
             If ``y`` holds labels this classifier was not fitted with (it could never predict
             them, so the score would silently count them as errors).
         """
-        labels = column_or_1d(y, warn=True)
-        unknown = np.setdiff1d(np.unique(labels), self.classes_) if self._is_fitted() else []
-        if len(unknown):
-            raise ValueError(
-                f"y contains labels {unknown.tolist()} that are not among the classes "
-                f"{self.classes_.tolist()} this classifier was fitted with."
-            )
+        if self._is_fitted():
+            self._check_known_labels(column_or_1d(y, warn=True))
         return super().score(X, y, sample_weight=sample_weight)
 
     def _logits(self, X) -> np.ndarray:
@@ -274,7 +287,7 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
         return logits
 
     # ----------------------------------------------------------------- hooks
-    def _encode_targets(self, y, images, *, fitting):
+    def _encode_targets(self, y, images, *, fitting, classes=None):
         if y is None:
             raise ValueError(
                 "RNNImageClassifier requires y to be passed, but the target y is None."
@@ -283,48 +296,17 @@ class RNNImageClassifier(ClassifierMixin, BaseRNNEstimator):
         check_target_length(images, y)
         check_classification_targets(y)
         if fitting:
-            encoder = LabelEncoder()
-            if hasattr(self, "_partial_classes"):
-                encoder.fit(self._partial_classes)
-                del self._partial_classes
-            else:
-                encoder.fit(y)
-            self.classes_ = encoder.classes_
-            if len(self.classes_) < 2:
-                raise ValueError(
-                    f"RNNImageClassifier needs samples of at least two classes; y has only "
-                    f"class {self.classes_.tolist()[0]!r}."
-                )
+            self._learn_classes(y, classes)
+            self._require_two_classes()
             if self.loss == "binary_cross_entropy" and len(self.classes_) != 2:
                 raise ValueError(
                     f"loss='binary_cross_entropy' is for two classes, but y has "
                     f"{len(self.classes_)}; use loss='cross_entropy' for more."
                 )
-            self._class_weight = self._compute_class_weight(encoder.transform(y))
-        unknown = np.setdiff1d(np.unique(y), self.classes_)
-        if unknown.size:
-            raise ValueError(
-                f"y contains labels {unknown.tolist()} that are not among the classes "
-                f"{self.classes_.tolist()} this classifier was fitted with."
-            )
-        return np.searchsorted(self.classes_, y).astype(np.int64)
-
-    def _compute_class_weight(self, encoded):
-        if self.class_weight is None:
-            return None
-        n_classes = len(self.classes_)
-        if self.class_weight == "balanced":
-            present = np.unique(encoded)
-            weights = np.ones(n_classes)
-            weights[present] = compute_class_weight("balanced", classes=present, y=encoded)
-            return weights.tolist()
-        unknown = set(self.class_weight) - set(self.classes_.tolist())
-        if unknown:
-            raise ValueError(
-                f"class_weight names classes {sorted(unknown, key=str)} that are not in y; "
-                f"the classes are {self.classes_.tolist()}."
-            )
-        return [float(self.class_weight.get(label, 1.0)) for label in self.classes_.tolist()]
+        encoded = self._encode_labels(y).astype(np.int64)
+        if fitting:
+            self._class_weight = self._class_weights(encoded)
+        return encoded
 
     def _n_outputs(self):
         return 1 if self.loss == "binary_cross_entropy" else len(self.classes_)

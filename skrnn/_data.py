@@ -136,6 +136,38 @@ def read_rows(images, index, dtype=None) -> np.ndarray:
     return rows
 
 
+def channel_statistics(images) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation of images ``(n, H, W, C)``, read in slices.
+
+    Parameters
+    ----------
+    images : ndarray or memory map of shape (n, H, W, C)
+        Images of any numeric dtype; slices of about a million values are cast to float64 at
+        a time, so a memory map is never copied whole.
+
+    Returns
+    -------
+    mean, std : list of float
+        One value per channel. A constant channel gets a standard deviation of 1, so
+        standardising leaves it at 0 instead of dividing by 0.
+    """
+    channels = images.shape[-1]
+    total = np.zeros(channels)
+    total_sq = np.zeros(channels)
+    count = 0
+    step = max(1, (1 << 20) // max(1, images[0].size))
+    for start in range(0, len(images), step):
+        chunk = read_rows(images, slice(start, start + step), np.float64)
+        chunk = chunk.reshape(-1, channels)
+        total += chunk.sum(axis=0)
+        total_sq += np.square(chunk).sum(axis=0)
+        count += len(chunk)
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
+    std[std < 1e-8] = 1.0
+    return mean.tolist(), std.tolist()
+
+
 def as_batch_source(images: np.ndarray, dtype=torch.float32):
     """A tensor of ``images`` when it fits comfortably in memory, else the array itself.
 

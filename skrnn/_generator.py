@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import numbers
-import re
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from scipy.special import logsumexp
 from sklearn.base import DensityMixin
 from sklearn.utils import check_random_state
@@ -15,46 +14,20 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._base import SHARED_PARAMETERS_DOC, BaseRNNEstimator
+from ._base import BaseRNNEstimator
 from ._data import ArrayDataset, as_batch_source
-from ._utils import seed_from, torch_threads
-from ._validation import check_target_length
-
-# Parameters of the shared base that a generator does not have: a pixel model must read
-# forward only, and it has its own readout (one softmax per value) and its own input layout.
-_NOT_GENERATOR_PARAMETERS = ("bidirectional", "readout", "head", "order", "patch_size")
+from ._docs import fill_parameter_docs
+from ._labels import ClassLabelsMixin
+from ._pixelrnn import PixelRNN
+from ._utils import seed_from
+from ._validation import check_image_shape, check_images, check_target_length
+from .sequence import raster_values
 
 # Integer data with more distinct values than this needs an explicit n_levels.
 MAX_INFERRED_LEVELS = 4096
 
 # Values this close to a level (in units of the level spacing) count as that level.
 _LEVEL_TOLERANCE = 1e-6
-
-
-_OWN_PARAMETER_DOCS = {
-    "cell": """cell : str or callable, default="lstm"
-        The recurrent cell: a name from :func:`skrnn.cells.list_cells` (``"rnn"``, ``"lstm"``,
-        ``"gru"`` or a plugin) or a cell factory. It must read forward only. The default is
-        the LSTM, as in PixelRNN.""",
-    "hidden_size": """hidden_size : int or tuple of int, default=256
-        Units per recurrent layer. A tuple such as ``(128, 64)`` stacks layers of those sizes.""",
-    "dropout": """dropout : float, default=0.4
-        Dropout on the recurrent layers' inputs, between layers and in the dense head. Pixel
-        models overfit small data sets quickly; this is their main regulariser.""",
-    "max_epochs": """max_epochs : int, default=30
-        Passes over the training data.""",
-}
-
-
-def _parameter_docs() -> str:
-    """The shared parameter descriptions, with the generator's own entries swapped in."""
-    entries = re.split(r"\n    (?=\w+ : )", SHARED_PARAMETERS_DOC)
-    entries = [
-        _OWN_PARAMETER_DOCS.get(entry.split(" : ")[0], entry)
-        for entry in entries
-        if entry.split(" : ")[0] not in _NOT_GENERATOR_PARAMETERS
-    ]
-    return "\n    ".join(entries)
 
 
 def _value_summary(images) -> tuple[float, float, bool]:
@@ -70,7 +43,32 @@ def _value_summary(images) -> tuple[float, float, bool]:
     return low, high, integral
 
 
-class RNNImageGenerator(DensityMixin, BaseRNNEstimator):
+@fill_parameter_docs(
+    cell=(
+        "str or callable",
+        """The recurrent cell: a name from :func:`skrnn.cells.list_cells` (``"rnn"``,
+``"lstm"``, ``"gru"`` or a plugin) or a cell factory. It must read forward only. The default
+is the LSTM, as in PixelRNN.""",
+    ),
+    dropout=(
+        "float",
+        """Dropout on the recurrent layers' inputs, between layers and in the dense head. Pixel
+models overfit small data sets quickly; this is their main regulariser.""",
+    ),
+    n_levels=(
+        "int or None",
+        """Number of discrete levels per value. None infers them from the training images (see
+above); an int quantises the values into that many evenly spaced levels.""",
+    ),
+    context_radius=(
+        "int",
+        """Reach of the causal window fed to each step: the ``context_radius`` rows above and
+the pixels up to ``context_radius`` columns to each side (and to the left on the current row).
+0 feeds only the previous value in raster order.""",
+    ),
+    embedding_dim=("int", "Size of the learnt embeddings of levels, positions and classes."),
+)
+class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
     """Generate images pixel by pixel with an autoregressive recurrent network.
 
     The model reads each image in raster order, one value at a time, and predicts the discrete
@@ -97,18 +95,7 @@ class RNNImageGenerator(DensityMixin, BaseRNNEstimator):
 
     Parameters
     ----------
-    {shared}
-    n_levels : int, default=None
-        Number of discrete levels per value. None infers them from the training images (see
-        above); an int quantises the values into that many evenly spaced levels.
-    context_radius : int, default=1
-        Reach of the causal window fed to each step: the ``context_radius`` rows above and
-        the pixels up to ``context_radius`` columns to each side (and to the left on the
-        current row). 0 feeds only the previous value in raster order.
-    embedding_dim : int, default=64
-        Size of the learnt embeddings of levels, positions and classes.
-    image_shape : tuple of int, default=None
-        ``(H, W)`` or ``(H, W, C)`` when ``X`` is given as flat rows ``(n, H * W * C)``.
+    {parameters}
 
     Attributes
     ----------
@@ -169,15 +156,13 @@ class RNNImageGenerator(DensityMixin, BaseRNNEstimator):
     """
 
     _parameter_constraints: dict = {
-        **{
-            name: constraint
-            for name, constraint in BaseRNNEstimator._parameter_constraints.items()
-            if name not in _NOT_GENERATOR_PARAMETERS
-        },
+        **BaseRNNEstimator._parameter_constraints,
         "n_levels": [Interval(numbers.Integral, 2, None, closed="left"), None],
         "context_radius": [Interval(numbers.Integral, 0, None, closed="left")],
         "embedding_dim": [Interval(numbers.Integral, 1, None, closed="left")],
+        "image_shape": [tuple, list, None],
     }
+    _module_class = PixelRNN
 
     def __init__(
         self,
@@ -232,7 +217,9 @@ class RNNImageGenerator(DensityMixin, BaseRNNEstimator):
         self.callbacks = callbacks
 
     # ----------------------------------------------------------------- public API
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(
+        self, X: ArrayLike, y: ArrayLike | None = None, sample_weight: ArrayLike | None = None
+    ) -> RNNImageGenerator:
         """Learn the distribution of the images ``X`` (given the labels ``y``, if any).
 
         Parameters
@@ -249,10 +236,11 @@ class RNNImageGenerator(DensityMixin, BaseRNNEstimator):
         Returns
         -------
         self : RNNImageGenerator
+            The fitted generator.
         """
         return self._fit(X, y, sample_weight)
 
-    def score_samples(self, X, y=None):
+    def score_samples(self, X: ArrayLike, y: ArrayLike | None = None) -> np.ndarray:
         """Log-likelihood of each image, in nats.
 
         Parameters
@@ -267,6 +255,7 @@ class RNNImageGenerator(DensityMixin, BaseRNNEstimator):
         Returns
         -------
         log_likelihood : ndarray of shape (n,)
+            The log-probability of each image, in nats.
         """
         check_is_fitted(self, "net_")
         images = self._check_X(X, reset=False)
@@ -277,24 +266,35 @@ class RNNImageGenerator(DensityMixin, BaseRNNEstimator):
                 for k, prior in enumerate(self.class_prior_)
             ]
             return logsumexp(np.stack(per_class), axis=0)
-        labels = self._encode_labels(y, len(levels)) if self._conditional else None
+        labels = self._label_indices(y, len(levels)) if self._conditional else None
         return self._log_likelihood(levels, labels)
 
-    def score(self, X, y=None):
+    def score(self, X: ArrayLike, y: ArrayLike | None = None) -> float:
         """Mean log-likelihood of the images ``X``, in nats (higher is better).
 
         Parameters
         ----------
-        X, y
-            As in :meth:`score_samples`.
+        X : array-like of shape (n, H, W), (n, H, W, C) or (n, H * W * C)
+            Images, as in :meth:`score_samples`.
+        y : array-like of shape (n,), default=None
+            Labels, as in :meth:`score_samples`.
 
         Returns
         -------
         score : float
+            The mean of :meth:`score_samples`.
         """
         return float(np.mean(self.score_samples(X, y)))
 
-    def sample(self, n_samples=1, y=None, *, temperature=1.0, random_state=None, return_y=False):
+    def sample(
+        self,
+        n_samples: int = 1,
+        y=None,
+        *,
+        temperature: float = 1.0,
+        random_state=None,
+        return_y: bool = False,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Draw new images, value by value.
 
         Parameters
@@ -351,18 +351,19 @@ class RNNImageGenerator(DensityMixin, BaseRNNEstimator):
                 )
             if np.ndim(y) == 0:
                 y = np.full(n_samples, y)
-            labels = self._encode_labels(y, n_samples, name="n_samples")
-        generator = torch.Generator(device=self.net_.device)
+            labels = self._label_indices(y, n_samples, name="n_samples")
+        device = self.net_.device
+        generator = torch.Generator(device=device)
         generator.manual_seed(seed_from(rng))
-        module = self.net_.module_
-        batches = []
-        with self._inference():
-            for start in range(0, n_samples, self._inference_batch_size()):
-                batch = torch.as_tensor(labels[start : start + self._inference_batch_size()])
-                batch = batch.to(self.net_.device)
-                drawn = module.sample(batch, temperature=float(temperature), generator=generator)
-                batches.append(drawn.cpu().numpy())
-        levels = np.concatenate(batches)
+        levels = self._run_inference(
+            n_samples,
+            self._inference_batch_size(self.n_features_in_),
+            lambda start, stop: torch.as_tensor(labels[start:stop]).to(device),
+            lambda module, batch: module.sample(
+                batch, temperature=float(temperature), generator=generator
+            ),
+            dtype=np.int64,
+        )
         images = self.levels_[levels].astype(self._sample_dtype)
         images = images.reshape((n_samples,) + self._input_layout)
         if return_y:
@@ -409,8 +410,7 @@ class RNNImageGenerator(DensityMixin, BaseRNNEstimator):
         step = max(1, (1 << 22) // max(1, self.n_features_in_))
         name = type(self).__name__
         for start in range(0, len(images), step):
-            values = np.asarray(images[start : start + step], dtype=np.float64)
-            values = values.reshape(len(values), -1)
+            values = raster_values(np.asarray(images[start : start + step], dtype=np.float64))
             smallest, largest = values.min(), values.max()
             if smallest < low - tolerance or largest > high + tolerance:
                 raise ValueError(
@@ -435,20 +435,20 @@ class RNNImageGenerator(DensityMixin, BaseRNNEstimator):
     def _conditional(self) -> bool:
         return hasattr(self, "classes_")
 
-    def _fit_classes(self, y, images):
+    def _fit_classes(self, y, images) -> None:
         if y is None:
             for attribute in ("classes_", "class_prior_"):
-                if hasattr(self, attribute):
-                    delattr(self, attribute)
+                self.__dict__.pop(attribute, None)
             return
         y = column_or_1d(y, warn=True)
         check_target_length(images, y)
         check_classification_targets(y)
-        self.classes_, counts = np.unique(y, return_counts=True)
+        self._learn_classes(y)
+        counts = np.bincount(self._encode_labels(y), minlength=len(self.classes_))
         self.class_prior_ = counts / counts.sum()
 
-    def _encode_labels(self, y, n_images, *, name="X") -> np.ndarray:
-        """Class indices of the labels ``y``, checked against ``classes_``."""
+    def _label_indices(self, y, n_images, *, name="X") -> np.ndarray:
+        """Class indices of the labels ``y`` of ``n_images`` images (or samples to draw)."""
         y = column_or_1d(y, warn=True)
         if len(y) != n_images:
             if name == "X":
@@ -459,13 +459,7 @@ class RNNImageGenerator(DensityMixin, BaseRNNEstimator):
                 f"y has {len(y)} labels but n_samples={n_images}; pass one label per image or "
                 "a single label for all."
             )
-        unknown = np.setdiff1d(np.unique(y), self.classes_)
-        if unknown.size:
-            raise ValueError(
-                f"y contains labels {unknown.tolist()} that are not among the classes "
-                f"{self.classes_.tolist()} this generator was fitted with."
-            )
-        return np.searchsorted(self.classes_, y).astype(np.int64)
+        return self._encode_labels(y).astype(np.int64)
 
     def _codes(self, levels, labels) -> np.ndarray:
         """What the torch module reads: the class index, then the level of every value."""
@@ -477,41 +471,34 @@ class RNNImageGenerator(DensityMixin, BaseRNNEstimator):
         return codes
 
     # ----------------------------------------------------------------- inference
-    @contextlib.contextmanager
-    def _inference(self):
-        module = self.net_.module_
-        was_training = module.training
-        module.eval()
-        try:
-            with torch_threads(self.n_threads), torch.inference_mode():
-                yield
-        finally:
-            module.train(was_training)
-
     def _log_likelihood(self, levels, labels) -> np.ndarray:
-        module = self.net_.module_
-        batch_size = self._inference_batch_size()
-        # Filled in place (see BaseRNNEstimator._forward_images for why).
-        results = np.empty(len(levels), dtype=np.float64)
-        with self._inference():
-            for start in range(0, len(levels), batch_size):
-                stop = start + batch_size
-                codes = self._codes(
-                    levels[start:stop], None if labels is None else labels[start:stop]
-                )
-                codes = torch.as_tensor(codes.astype(np.int64)).to(self.net_.device)
-                results[start:stop] = module.log_likelihood(codes).cpu().numpy()
-        return results
+        device = self.net_.device
 
-    def _inference_batch_size(self, values_per_image=None) -> int:
+        def make_batch(start, stop):
+            batch_labels = None if labels is None else labels[start:stop]
+            codes = self._codes(levels[start:stop], batch_labels)
+            return torch.as_tensor(codes.astype(np.int64)).to(device)
+
+        return self._run_inference(
+            len(levels),
+            self._inference_batch_size(self.n_features_in_),
+            make_batch,
+            lambda module, codes: module.log_likelihood(codes),
+            dtype=np.float64,
+        )
+
+    def _inference_batch_size(self, values_per_image):
         # Logits hold n_levels values per pixel; keep a batch's logits near 64 MB.
-        per_image = self.n_levels_ * self.n_features_in_ * 8
+        per_image = self.n_levels_ * int(values_per_image) * 8
         return int(np.clip((1 << 26) // per_image, 1, max(self.batch_size, 1024)))
 
     # ----------------------------------------------------------------- hooks
-    def _encode_targets(self, y, images, *, fitting):
+    def _check_X(self, X, *, reset):
+        return check_images(self, X, reset=reset, image_shape=check_image_shape(self.image_shape))
+
+    def _encode_targets(self, y, images, *, fitting, classes=None):
+        """The class index of every image (None for an unconditional generator)."""
         if fitting:
-            self._fit_levels(images)
             self._fit_classes(y, images)
         elif y is not None and not self._conditional:
             raise ValueError(
@@ -522,25 +509,16 @@ class RNNImageGenerator(DensityMixin, BaseRNNEstimator):
             raise ValueError(
                 "This generator was fitted with labels; pass y to continue training it."
             )
-        labels = self._encode_labels(y, len(images)) if self._conditional else None
-        return self._codes(self._quantise(images), labels)
+        return self._label_indices(y, len(images)) if self._conditional else None
 
-    def _make_dataset(self, images, targets, weights):
-        codes = as_batch_source(targets, dtype=torch.int64)
-        return ArrayDataset(codes, np.ascontiguousarray(targets[:, 1:]), weights, dtype=torch.int64)
+    def _learn_inputs(self, images) -> None:
+        self._fit_levels(images)
 
-    def _embeds(self) -> bool:
-        # X holds pixel values, not token ids: the generator turns them into level codes
-        # itself (_encode_targets), so the base's token checks and token inputs do not apply.
-        return False
-
-    def _input_statistics(self, images):
-        return (), ()  # the module embeds levels; it needs no scaling statistics
-
-    def _module_class(self):
-        from ._pixelrnn import PixelRNN
-
-        return PixelRNN
+    def _make_dataset(self, images, labels, weights):
+        # The module reads codes (the class, then the level of every value), not the images.
+        codes = self._codes(self._quantise(images), labels)
+        source = as_batch_source(codes, dtype=torch.int64)
+        return ArrayDataset(source, np.ascontiguousarray(codes[:, 1:]), weights, dtype=torch.int64)
 
     def _module_params(self):
         return {
@@ -557,6 +535,3 @@ class RNNImageGenerator(DensityMixin, BaseRNNEstimator):
 
     def _criterion_params(self):
         return {"kind": "cross_entropy"}
-
-
-RNNImageGenerator.__doc__ = RNNImageGenerator.__doc__.replace("{shared}", _parameter_docs())

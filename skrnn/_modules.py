@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .cells import build_cell
-from .sequence import images_to_sequences, sequence_shape
+from .sequence import embeddings_as_channels, images_to_sequences, sequence_shape
 
 
 def layer_sizes(hidden_size, num_layers: int) -> list[int]:
@@ -141,8 +141,7 @@ class SequenceModel(nn.Module):
     def sequences(self, images):
         """The (embedded or standardised) sequences ``(B, T, F)`` the encoder reads."""
         if self.embedding is not None:
-            embedded = self.embedding(images.long())  # (B, H, W, C, E)
-            images = embedded.reshape(embedded.shape[:3] + (-1,))
+            images = embeddings_as_channels(self.embedding(images.long()))
         else:
             images = self.standardize(images)
         return images_to_sequences(images, self.order, self.patch_size)

@@ -16,7 +16,9 @@ A model file is a zip archive of three entries:
 
 Nothing in the file is pickled, so loading a model file runs no code from it: the estimator is
 rebuilt from its parameters by skrnn's own code, its torch module is re-created by the same
-``_build_net`` machinery that ``fit`` uses, and the weights are copied in. A cell is stored by
+method that builds it in ``fit``, and the weights are copied in. The estimator class is found
+by name in the registry its classes fill (``skrnn._registry``); this module imports no
+estimator. The JSON codec is ``skrnn._json``. A cell is stored by
 its registered name. The checksums catch files that were damaged or altered after saving; they
 are not a signature (whoever can alter the file can recompute them), which is why safety rests
 on the absence of pickle, not on the checksums.
@@ -31,9 +33,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
-import math
-import numbers
 import os
 import tempfile
 import warnings
@@ -41,11 +40,11 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from ._json import decode, dumps, encode, loads
 from ._registry import estimator_class, estimator_name
-from ._utils import resolve_device, seeded
+from ._utils import resolve_device
 from ._version import __version__
 from .cells import ENTRY_POINT_GROUP, cell_name, get_cell
 from .exceptions import MissingCellError, ModelFileError
@@ -60,91 +59,6 @@ _ENTRIES = (MANIFEST_ENTRY, MODEL_ENTRY, WEIGHTS_ENTRY)
 # Entries larger than this are refused before they are read (a zip bomb must not fill memory).
 _MAX_JSON_BYTES = 256 << 20
 _MAX_WEIGHTS_BYTES = 64 << 30
-
-# Instance attributes that are rebuilt on load rather than stored.
-_NOT_STORED = frozenset({"net_", "_device", "_metadata_request"})
-
-# numpy dtype kinds stored in arrays and scalars: bool, ints, floats, str, object (of those).
-_ARRAY_KINDS = frozenset("biufUO")
-
-
-# ===================================================================== encoding to JSON
-def _encode_float(value: float):
-    value = float(value)
-    if math.isfinite(value):
-        return value
-    return {"$kind": "float", "value": repr(value)}  # 'nan', 'inf', '-inf'
-
-
-def _encode_array(array: np.ndarray, where: str):
-    dtype = array.dtype
-    if dtype.kind not in _ARRAY_KINDS or dtype.fields is not None or dtype.subdtype is not None:
-        raise TypeError(
-            f"{where} is an array of dtype {dtype}, which a model file cannot hold; expected "
-            "booleans, integers, floats or strings."
-        )
-    flat = array.ravel().tolist()
-    if dtype.kind == "f":
-        data = [_encode_float(value) for value in flat]
-    elif dtype.kind == "O":
-        data = [_encode(value, f"{where}[{i}]", primitive=True) for i, value in enumerate(flat)]
-    else:
-        data = flat
-    return {"$kind": "ndarray", "dtype": dtype.str, "shape": list(array.shape), "data": data}
-
-
-def _encode(value, where: str, *, primitive: bool = False):
-    """Turn ``value`` into JSON-compatible data that :func:`_decode` turns back into it."""
-    if value is None or isinstance(value, (bool, str)) and not isinstance(value, np.generic):
-        return value
-    if isinstance(value, np.generic):
-        if value.dtype.kind not in _ARRAY_KINDS - {"O"}:
-            raise TypeError(f"{where} is a numpy {value.dtype} value, which cannot be saved.")
-        item = value.item()
-        data = _encode_float(item) if value.dtype.kind == "f" else item
-        return {"$kind": "scalar", "dtype": value.dtype.str, "value": data}
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, float):
-        return _encode_float(value)
-    if primitive:
-        raise TypeError(
-            f"{where} is a {type(value).__name__}; object arrays in a model file may hold only "
-            "strings, numbers, booleans and None."
-        )
-    if isinstance(value, tuple):
-        items = [_encode(item, f"{where}[{i}]") for i, item in enumerate(value)]
-        return {"$kind": "tuple", "items": items}
-    if isinstance(value, list):
-        return [_encode(item, f"{where}[{i}]") for i, item in enumerate(value)]
-    if isinstance(value, dict):
-        items = [
-            [_encode(key, f"{where} key"), _encode(item, f"{where}[{key!r}]")]
-            for key, item in value.items()
-        ]
-        return {"$kind": "dict", "items": items}
-    if isinstance(value, np.ndarray):
-        return _encode_array(value, where)
-    if isinstance(value, np.dtype):
-        return {"$kind": "dtype", "value": value.str}
-    if isinstance(value, type) and issubclass(value, np.generic):
-        return {"$kind": "dtype_type", "value": np.dtype(value).str}
-    if isinstance(value, torch.device):
-        return {"$kind": "device", "value": str(value)}
-    if isinstance(value, np.random.RandomState):
-        return {"$kind": "random_state", "state": _encode(value.get_state(), where)}
-    if isinstance(value, type) and issubclass(value, torch.optim.Optimizer):
-        if getattr(torch.optim, value.__name__, None) is not value:
-            raise TypeError(
-                f"{where}={value.__module__}.{value.__qualname__} is not one of torch.optim's "
-                "optimizers, so a model file cannot name it; pass one of torch.optim's classes "
-                "or a name such as 'adam'."
-            )
-        return {"$kind": "optimizer", "name": value.__name__}
-    raise TypeError(
-        f"{where} is a {type(value).__module__}.{type(value).__qualname__}, which a model file "
-        "cannot hold: it stores numbers, strings, tuples, lists, dicts and numpy arrays only."
-    )
 
 
 def _cell_record(cell) -> dict:
@@ -182,21 +96,8 @@ def _estimator_parameters(estimator) -> dict:
         if name == "cell" and callable(value):
             encoded[name] = {"$kind": "cell", "name": _cell_record(value)["name"]}
         else:
-            encoded[name] = _encode(value, f"the parameter {name}")
+            encoded[name] = encode(value, f"the parameter {name}")
     return encoded
-
-
-def _fitted_attributes(estimator, params) -> dict:
-    fitted = {}
-    for name, value in vars(estimator).items():
-        if name in params or name in _NOT_STORED or callable(value) and not isinstance(value, type):
-            continue
-        fitted[name] = _encode(value, f"the fitted attribute {name}")
-    return fitted
-
-
-def _dumps(data) -> bytes:
-    return json.dumps(data, allow_nan=False, ensure_ascii=False, sort_keys=True).encode("utf-8")
 
 
 def _sha256(data: bytes) -> str:
@@ -225,24 +126,24 @@ def save_model(estimator, path) -> None:
         If a parameter or fitted attribute is of a type a model file cannot hold.
     """
     import safetensors.torch
-    from sklearn.utils.validation import check_is_fitted
 
-    check_is_fitted(estimator, "net_")
-    params = estimator.get_params(deep=False)
-    cell = _cell_record(params["cell"])
+    cell = _cell_record(estimator.cell)
     model = {
         "estimator": estimator_name(type(estimator)),
         "skrnn_version": __version__,
         "torch_version": torch.__version__,
         "cell": cell,
         "params": _estimator_parameters(estimator),
-        "fitted": _fitted_attributes(estimator, params),
+        "fitted": {
+            name: encode(value, f"the fitted attribute {name}")
+            for name, value in estimator._fitted_attributes().items()
+        },
     }
     state = estimator.net_.module_.state_dict()
     # Clones on the CPU: safetensors wants contiguous tensors that share no memory.
     tensors = {key: value.detach().to("cpu").contiguous().clone() for key, value in state.items()}
     weights = safetensors.torch.save(tensors)
-    model_bytes = _dumps(model)
+    model_bytes = dumps(model)
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -251,7 +152,7 @@ def save_model(estimator, path) -> None:
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr(MANIFEST_ENTRY, _dumps(manifest), zipfile.ZIP_DEFLATED)
+        archive.writestr(MANIFEST_ENTRY, dumps(manifest), zipfile.ZIP_DEFLATED)
         archive.writestr(MODEL_ENTRY, model_bytes, zipfile.ZIP_DEFLATED)
         archive.writestr(WEIGHTS_ENTRY, weights, zipfile.ZIP_STORED)
     if hasattr(path, "write"):
@@ -270,127 +171,14 @@ def save_model(estimator, path) -> None:
         raise
 
 
-# ===================================================================== decoding from JSON
 def _file_error(source: str, problem: str) -> ModelFileError:
     return ModelFileError(f"{source} is not a valid skrnn model file: {problem}")
 
 
-def _decode_float(value, where):
-    if isinstance(value, bool) or not isinstance(value, (int, float, dict)):
-        raise ValueError(f"{where} should be a number, found {type(value).__name__}")
-    if isinstance(value, dict):
-        if value.get("$kind") != "float" or value.get("value") not in ("nan", "inf", "-inf"):
-            raise ValueError(f"{where} should be a number, found {value!r:.80}")
-        return float(value["value"])
-    return float(value)
-
-
-def _decode_dtype(text, where) -> np.dtype:
-    try:
-        dtype = np.dtype(text) if isinstance(text, str) and len(text) < 16 else None
-    except TypeError:
-        dtype = None
-    if (
-        dtype is None
-        or dtype.kind not in _ARRAY_KINDS
-        or dtype.fields is not None
-        or dtype.subdtype is not None
-    ):
-        raise ValueError(f"{where} has an unsupported dtype {text!r:.40}")
-    return dtype
-
-
-def _decode_array(value, where) -> np.ndarray:
-    dtype = _decode_dtype(value.get("dtype"), where)
-    shape, data = value.get("shape"), value.get("data")
-    if (
-        not isinstance(shape, list)
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)
-        or not isinstance(data, list)
-        or math.prod(shape) != len(data)
-    ):
-        raise ValueError(f"{where} is an array whose shape does not match its data")
-    if dtype.kind == "f":
-        data = [_decode_float(item, where) for item in data]
-    elif dtype.kind == "O":
-        items = [_decode(item, where, primitive=True) for item in data]
-        array = np.empty(len(items), dtype=object)
-        for i, item in enumerate(items):
-            array[i] = item
-        return array.reshape(shape)
-    elif dtype.kind == "U":
-        if not all(isinstance(item, str) for item in data):
-            raise ValueError(f"{where} is a string array holding non-strings")
-    elif not all(isinstance(item, (int, bool)) for item in data):
-        raise ValueError(f"{where} is an integer or boolean array holding other values")
-    return np.asarray(data, dtype=dtype).reshape(shape)
-
-
-def _decode_scalar(value, where):
-    dtype = _decode_dtype(value.get("dtype"), where)
-    if dtype.kind == "O":
-        raise ValueError(f"{where} is an object scalar")
-    item = value.get("value")
-    if dtype.kind == "f":
-        item = _decode_float(item, where)
-    elif not isinstance(item, (int, bool, str)):
-        raise ValueError(f"{where} holds a {type(item).__name__}")
-    return np.asarray(item, dtype=dtype)[()]
-
-
-def _decode(value, where: str, *, primitive: bool = False):
-    """The inverse of :func:`_encode`; raises ``ValueError`` on anything it did not write."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, list) and not primitive:
-        return [_decode(item, where) for item in value]
-    if not isinstance(value, dict):
-        raise ValueError(f"{where} holds an unexpected {type(value).__name__}")
-    kind = value.get("$kind")
-    if kind == "float":
-        return _decode_float(value, where)
-    if kind == "scalar":
-        return _decode_scalar(value, where)
-    if primitive:
-        raise ValueError(f"{where} holds an unexpected {kind!r:.40} entry")
-    if kind == "tuple" and isinstance(value.get("items"), list):
-        return tuple(_decode(item, where) for item in value["items"])
-    if kind == "dict" and isinstance(value.get("items"), list):
-        pairs = value["items"]
-        if not all(isinstance(pair, list) and len(pair) == 2 for pair in pairs):
-            raise ValueError(f"{where} is a malformed mapping")
-        return {_decode(key, where, primitive=True): _decode(item, where) for key, item in pairs}
-    if kind == "ndarray":
-        return _decode_array(value, where)
-    if kind == "dtype":
-        return _decode_dtype(value.get("value"), where)
-    if kind == "dtype_type":
-        return _decode_dtype(value.get("value"), where).type
-    if kind == "device" and isinstance(value.get("value"), str):
-        return torch.device(value["value"])
-    if kind == "random_state":
-        state = _decode(value.get("state"), where)
-        random_state = np.random.RandomState()
-        random_state.set_state(state)
-        return random_state
-    if kind == "optimizer":
-        optimizer = getattr(torch.optim, str(value.get("name")), None)
-        if not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
-            raise ValueError(f"{where} names an unknown optimizer {value.get('name')!r:.40}")
-        return optimizer
-    if kind == "cell" and isinstance(value.get("name"), str):
-        return get_cell(value["name"])
-    raise ValueError(f"{where} holds an unknown entry {kind!r:.40}")
-
-
-def _reject_constant(name):
-    raise ValueError(f"the JSON holds the non-standard constant {name}")
-
-
 def _read_json(data: bytes, source: str, entry: str) -> dict:
     try:
-        value = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
+        value = loads(data)
+    except ValueError as exc:
         raise _file_error(source, f"its {entry} is not valid JSON ({exc}).") from None
     if not isinstance(value, dict):
         raise _file_error(source, f"its {entry} is not a JSON object.")
@@ -534,7 +322,7 @@ def load(path, *, device: str | None = None):
             if not isinstance(stored, dict):
                 raise ValueError(f"{section} must be a mapping")
             for name, value in stored.items():
-                decoded[name] = _decode(value, f"{section}[{name!r}]")
+                decoded[name] = decode(value, f"{section}[{name!r}]")
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise _file_error(source, f"its {MODEL_ENTRY} cannot be decoded ({exc}).") from None
     estimator = cls()
@@ -560,13 +348,7 @@ def load(path, *, device: str | None = None):
             params["device"] = "cpu"
     try:
         estimator.set_params(**params)
-        for name, value in fitted.items():
-            setattr(estimator, name, value)
-        estimator._check_params()
-        with seeded(0, estimator._device):  # module init draws random numbers; keep the caller's
-            setup = estimator._training_setup(max(1, estimator.batch_size), 0, partial=False)
-            net = estimator._build_net(setup)
-            net.initialize()
+        estimator._restore_fitted(fitted)
     except Exception as exc:
         raise _file_error(
             source,
@@ -580,15 +362,9 @@ def load(path, *, device: str | None = None):
             source, f"its weights cannot be read ({type(exc).__name__}: {exc})."
         ) from None
     try:
-        net.module_.load_state_dict(state, strict=True)
+        estimator.net_.module_.load_state_dict(state, strict=True)
     except Exception as exc:
         raise _file_error(
             source, f"its weights do not fit the model its parameters describe ({exc})."
         ) from None
-    history = fitted.get("history_")
-    if isinstance(history, list) and all(isinstance(epoch, dict) for epoch in history):
-        from skorch.history import History
-
-        net.history_ = History([{**epoch, "batches": []} for epoch in history])
-    estimator.net_ = net
     return estimator

@@ -28,46 +28,7 @@ from torch.nn import functional as F
 
 from ._modules import RecurrentEncoder, dense_head, layer_sizes
 from .cells import TorchRecurrent
-
-
-def causal_sources(image_shape, context_radius: int) -> np.ndarray:
-    """For every raster step, the earlier steps whose values form its input.
-
-    Parameters
-    ----------
-    image_shape : tuple of int
-        ``(H, W, C)``.
-    context_radius : int
-        How far the causal window reaches up and to each side.
-
-    Returns
-    -------
-    sources : ndarray of shape (H * W * C, n_sources)
-        ``sources[t, s]`` is a step ``< t``, or ``-1`` where the neighbour lies outside the image
-        (or before the first step).
-    """
-    height, width, channels = image_shape
-    n_steps = height * width * channels
-    index = np.arange(n_steps).reshape(height, width, channels)
-    rows, cols, chans = np.meshgrid(
-        np.arange(height), np.arange(width), np.arange(channels), indexing="ij"
-    )
-    sources = [np.arange(n_steps) - 1]  # the previous value in raster order
-    for di in range(-context_radius, 1):
-        for dj in range(-context_radius, context_radius + 1):
-            if di == 0 and dj >= 0:
-                break
-            r, c = rows + di, cols + dj
-            inside = (r >= 0) & (c >= 0) & (c < width)
-            source = np.full(index.shape, -1)
-            source[inside] = index[r[inside], c[inside], chans[inside]]
-            sources.append(source.ravel())
-    for earlier in range(channels - 1):
-        source = np.where(chans > earlier, index[:, :, earlier : earlier + 1], -1)
-        sources.append(source.ravel())
-    sources = np.stack(sources, axis=1)
-    assert (sources < np.arange(n_steps)[:, None]).all(), "a source must precede its step"
-    return sources
+from .sequence import causal_sources
 
 
 def check_causal(encoder: nn.Module, input_size: int, name) -> None:

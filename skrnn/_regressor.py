@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_array
 
-from ._base import BaseRNNEstimator, fill_shared_doc
+from ._base import BaseRNNEstimator
+from ._docs import fill_parameter_docs
+from ._reading import SequenceReadingMixin
 from ._validation import check_target_length
 
 
@@ -18,8 +21,14 @@ def r2_from_outputs(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(r2_score(y_true, y_pred.reshape(y_true.shape)))
 
 
-@fill_shared_doc
-class RNNImageRegressor(RegressorMixin, BaseRNNEstimator):
+@fill_parameter_docs(
+    loss=(
+        '{"mse", "huber"}',
+        """Mean squared error, or the Huber loss (less sensitive to outlying targets), on the
+standardised targets.""",
+    ),
+)
+class RNNImageRegressor(RegressorMixin, SequenceReadingMixin, BaseRNNEstimator):
     """Predict continuous targets from images with a recurrent network.
 
     Same inputs and network as :class:`RNNImageClassifier`, with a linear output per target.
@@ -28,24 +37,7 @@ class RNNImageRegressor(RegressorMixin, BaseRNNEstimator):
 
     Parameters
     ----------
-    {shared}
-    readout : {"last", "mean", "max"}, default="last"
-        How the per-step outputs become one vector per image.
-    head : tuple of int, default=None
-        Widths of hidden Linear+ReLU layers between the readout and the output layer.
-    image_shape : tuple of int, default=None
-        ``(H, W)`` or ``(H, W, C)`` when ``X`` is given as flat rows.
-    order : {"rows", "columns", "pixels", "patches"}, default="rows"
-        How images are read as sequences.
-    patch_size : int or tuple of int, default=None
-        ``(ph, pw)`` for ``order="patches"``.
-    loss : {"mse", "huber"}, default="mse"
-        Mean squared error, or the Huber loss (less sensitive to outlying targets), on the
-        standardised targets.
-    embedding_dim : int, default=None
-        Treat ``X`` as integer ids and embed each as a vector of this size.
-    n_tokens : int, default=None
-        Number of distinct ids for the embedding; inferred from ``X`` when None.
+    {parameters}
 
     Attributes
     ----------
@@ -76,6 +68,7 @@ class RNNImageRegressor(RegressorMixin, BaseRNNEstimator):
 
     _parameter_constraints: dict = {
         **BaseRNNEstimator._parameter_constraints,
+        **SequenceReadingMixin._reading_parameter_constraints,
         "loss": [StrOptions({"mse", "huber"})],
     }
     _valid_score = ("valid_r2", r2_from_outputs)
@@ -142,34 +135,69 @@ class RNNImageRegressor(RegressorMixin, BaseRNNEstimator):
         self.warm_start = warm_start
         self.callbacks = callbacks
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> RNNImageRegressor:
         """Train the network on images ``X`` with targets ``y``.
 
         Parameters
         ----------
         X : array-like of shape (n, H, W), (n, H, W, C), (n, H * W * C) or (n, T, F)
+            Images (any numeric dtype; uint8 and memory maps are read batch by batch), flat
+            rows with ``image_shape``, or sequences.
         y : array-like of shape (n,) or (n, n_outputs)
+            Continuous targets, one or several per image.
         sample_weight : array-like of shape (n,), default=None
+            Per-sample weights in the loss.
 
         Returns
         -------
         self : RNNImageRegressor
+            The fitted regressor.
         """
         return self._fit(X, y, sample_weight)
 
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> RNNImageRegressor:
         """Train for one epoch on ``X``, ``y``, continuing from the current weights.
 
-        The first call fixes the target standardisation from its ``y``.
+        The first call fixes the target standardisation from its ``y``. Partial fits use
+        every sample for training (no early stopping) and a constant learning rate.
+
+        Parameters
+        ----------
+        X : array-like
+            Images, as in :meth:`fit`.
+        y : array-like of shape (n,) or (n, n_outputs)
+            Targets, with as many outputs as on the first call.
+        sample_weight : array-like of shape (n,), default=None
+            Per-sample weights in the loss.
+
+        Returns
+        -------
+        self : RNNImageRegressor
+            The regressor, trained for one more epoch.
         """
         return self._fit(X, y, sample_weight, partial=True)
 
-    def predict(self, X):
-        """Predicted targets, of shape ``(n,)`` or ``(n, n_outputs)`` like ``y`` in ``fit``."""
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Predicted targets.
+
+        Parameters
+        ----------
+        X : array-like
+            Images, as in :meth:`fit`.
+
+        Returns
+        -------
+        y : ndarray of shape (n,) or (n, n_outputs)
+            Predictions on the scale of the training targets, shaped like ``y`` in ``fit``.
+        """
         outputs = self._forward(X).astype(np.float64) * self._y_scale + self._y_mean
         return outputs[:, 0] if self._y_1d else outputs
 
-    def _encode_targets(self, y, images, *, fitting):
+    def _encode_targets(self, y, images, *, fitting, classes=None):
         if y is None:
             raise ValueError("RNNImageRegressor requires y to be passed, but the target y is None.")
         y_shape = np.shape(np.asarray(y))  # np.asarray: array-likes need not support np.ndim

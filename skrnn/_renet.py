@@ -13,40 +13,14 @@ image size.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ._modules import Standardize, layer_sizes
 from .cells import build_cell
-
-
-def check_segmentation_patch_size(patch_size) -> tuple[int, int]:
-    """Validate a segmenter's ``patch_size``; return ``(ph, pw)``.
-
-    Unlike :func:`skrnn.sequence.check_patch_size`, the patches need not tile the image: the
-    module pads the image to a multiple of the patch size and crops the output back.
-    """
-    if patch_size is None:
-        return 1, 1
-    if isinstance(patch_size, numbers.Integral) and not isinstance(patch_size, bool):
-        patch_size = (patch_size, patch_size)
-    if (
-        not isinstance(patch_size, (tuple, list))
-        or len(patch_size) != 2
-        or not all(
-            isinstance(p, numbers.Integral) and not isinstance(p, bool) and p >= 1
-            for p in patch_size
-        )
-    ):
-        raise ValueError(
-            f"patch_size must be a positive int or a pair (ph, pw) of positive ints, got "
-            f"{patch_size!r}."
-        )
-    return int(patch_size[0]), int(patch_size[1])
+from .sequence import grid_lines, lines_to_grid, patch_grid
 
 
 class ReNetLayer(nn.Module):
@@ -86,13 +60,12 @@ class ReNetLayer(nn.Module):
         self.output_size = directions * hidden_size
 
     def forward(self, grid):
-        batch, height, width, _ = grid.shape
+        batch = grid.shape[0]
         # Every column of every image becomes one sequence of length H ...
-        columns = grid.transpose(1, 2).reshape(batch * width, height, -1)
-        columns = self.vertical(columns).reshape(batch, width, height, -1).transpose(1, 2)
+        columns = self.vertical(grid_lines(grid, "columns"))
+        columns = lines_to_grid(columns, batch, "columns")
         # ... then every row of the column outputs one sequence of length W.
-        rows = columns.reshape(batch * height, width, -1)
-        return self.horizontal(rows).reshape(batch, height, width, -1)
+        return lines_to_grid(self.horizontal(grid_lines(columns, "rows")), batch, "rows")
 
 
 class ReSegModel(nn.Module):
@@ -182,15 +155,10 @@ class ReSegModel(nn.Module):
         self.classifier = nn.Sequential(*classifier)
 
     def forward(self, images):
-        batch, height, width, channels = images.shape
-        ph, pw = self.patch_size
-        pixels = self.standardize(images).permute(0, 3, 1, 2)  # (B, C, H, W)
-        # Pad with zeros (the training mean after standardising) so patches tile the image.
-        pad_h, pad_w = -height % ph, -width % pw
-        padded = F.pad(pixels, (0, pad_w, 0, pad_h)) if pad_h or pad_w else pixels
-        rows, cols = (height + pad_h) // ph, (width + pad_w) // pw
-        patches = padded.reshape(batch, channels, rows, ph, cols, pw)
-        patches = patches.permute(0, 2, 4, 3, 5, 1).reshape(batch, rows, cols, ph * pw * channels)
+        height, width = images.shape[1:3]
+        pixels = self.standardize(images)
+        # Padded with zeros (the training mean after standardising) so patches tile the image.
+        patches = patch_grid(pixels, self.patch_size)
         features = self.dropout(self.sweeps(patches)).permute(0, 3, 1, 2)
         upsampled = torch.relu(self.upsample(features))[:, :, :height, :width]
-        return self.classifier(torch.cat([upsampled, pixels], dim=1))
+        return self.classifier(torch.cat([upsampled, pixels.permute(0, 3, 1, 2)], dim=1))

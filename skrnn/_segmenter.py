@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import numbers
-import re
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
+import scipy.sparse as sp
+from numpy.typing import ArrayLike
+from sklearn.utils._param_validation import Interval
 
-from ._base import SHARED_PARAMETERS_DOC, BaseRNNEstimator
-from ._renet import ReSegModel, check_segmentation_patch_size
+from ._base import BaseRNNEstimator
+from ._data import channel_statistics
+from ._docs import fill_parameter_docs
+from ._labels import ClassLabelsMixin
+from ._renet import ReSegModel
+from ._validation import check_head, check_images, check_int_pair, format_shape
 from .metrics import mean_iou
 
 # The encoded label of ignored pixels in the training targets (encoded classes are >= 0).
@@ -33,46 +38,58 @@ def _require_masks(y):
     return y
 
 
-def _format_shape(shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"
-
-
-# Where the segmenter's parameters mean something else or default to other values than the
-# shared descriptions say, its own entries replace them.
-_OWN_PARAMETER_DOCS = {
-    "hidden_size": """hidden_size : int or tuple of int, default=32
-        Units of the cell of each sweep. A tuple such as ``(32, 16)`` gives one ReNet layer
-        per entry.""",
-    "num_layers": """num_layers : int, default=2
-        Number of ReNet layers, each sweeping the columns and then the rows (int
-        ``hidden_size`` only).""",
-    "bidirectional": """bidirectional : bool, default=True
-        Sweep every column down and up and every row right and left, and concatenate the
-        directions. With False, only down and right: each pixel then sees only the part of
-        the image above and to the left of it.""",
-    "dropout": """dropout : float, default=0.0
-        Dropout between ReNet layers and before the upsampling.""",
-    "max_epochs": """max_epochs : int, default=10
-        Passes over the training data.""",
-    "batch_size": """batch_size : int, default=16
-        Images per gradient step.""",
-    "lr": """lr : float, default=1e-2
-        Learning rate.""",
-    "early_stopping": """early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training images, stop when the validation
-        loss has not improved for ``n_iter_no_change`` epochs, and restore the weights of the
-        best epoch. The history then also records the validation mean IoU, ``valid_iou``.""",
-}
-
-
-def _parameter_docs() -> str:
-    """The shared parameter descriptions, with the segmenter's own entries swapped in."""
-    entries = re.split(r"\n    (?=\w+ : )", SHARED_PARAMETERS_DOC)
-    entries = [_OWN_PARAMETER_DOCS.get(entry.split(" : ")[0], entry) for entry in entries]
-    return "\n    ".join(entries)
-
-
-class RNNSegmenter(BaseRNNEstimator):
+@fill_parameter_docs(
+    hidden_size=(
+        "int or tuple of int",
+        """Units of the cell of each sweep. A tuple such as ``(32, 16)`` gives one ReNet layer
+per entry.""",
+    ),
+    num_layers=(
+        "int",
+        """Number of ReNet layers, each sweeping the columns and then the rows (int
+``hidden_size`` only).""",
+    ),
+    bidirectional=(
+        "bool",
+        """Sweep every column down and up and every row right and left, and concatenate the
+directions. With False, only down and right: each pixel then sees only the part of the image
+above and to the left of it.""",
+    ),
+    dropout=("float", "Dropout between ReNet layers and before the upsampling."),
+    patch_size=(
+        "int or tuple of int",
+        """``(ph, pw)``: the sweeps read non-overlapping patches of this size, which makes them
+``ph * pw`` times cheaper; the transposed convolution restores the full resolution. Images
+whose size is not a multiple of the patch size are padded and cropped back.""",
+    ),
+    head=(
+        "tuple of int",
+        """Widths of hidden layers of the per-pixel classifier, which reads each pixel's
+upsampled features together with the pixel's own values.""",
+    ),
+    batch_size=("int", "Images per gradient step."),
+    early_stopping=(
+        "bool",
+        """Hold out ``validation_fraction`` of the training images, stop when the validation
+loss has not improved for ``n_iter_no_change`` epochs, and restore the weights of the best
+epoch. The history then also records the validation mean IoU, ``valid_iou``.""",
+    ),
+    ignore_label=(
+        "int or None",
+        """A label marking unlabelled pixels: they count neither in the loss nor in
+:meth:`score`. Use it for void or "don't care" regions (e.g. ``255`` or ``-1``).""",
+    ),
+    class_weight=(
+        'dict, "balanced" or None',
+        """Weights per class in the loss, keyed by label; ``"balanced"`` weighs each class
+inversely to its share of the (non-ignored) training pixels.""",
+    ),
+    label_smoothing=(
+        "float",
+        "Share of each pixel's target spread over all classes in the cross-entropy loss.",
+    ),
+)
+class RNNSegmenter(ClassLabelsMixin, BaseRNNEstimator):
     """Label every pixel of an image with a recurrent network that sweeps it in 2-D.
 
     Each layer reads the image (or its non-overlapping patches) with recurrent cells down and
@@ -89,22 +106,7 @@ class RNNSegmenter(BaseRNNEstimator):
 
     Parameters
     ----------
-    {shared}
-    patch_size : int or tuple of int, default=2
-        ``(ph, pw)``: the sweeps read non-overlapping patches of this size, which makes them
-        ``ph * pw`` times cheaper; the transposed convolution restores the full resolution.
-        Images whose size is not a multiple of the patch size are padded and cropped back.
-    head : tuple of int, default=(32,)
-        Widths of hidden layers of the per-pixel classifier, which reads each pixel's
-        upsampled features together with the pixel's own values.
-    ignore_label : int, default=None
-        A label marking unlabelled pixels: they count neither in the loss nor in
-        :meth:`score`. Use it for void or "don't care" regions (e.g. ``255`` or ``-1``).
-    class_weight : dict, "balanced" or None, default=None
-        Weights per class in the loss, keyed by label; ``"balanced"`` weighs each class
-        inversely to its share of the (non-ignored) training pixels.
-    label_smoothing : float, default=0.0
-        Share of each pixel's target spread over all classes in the cross-entropy loss.
+    {parameters}
 
     Attributes
     ----------
@@ -116,7 +118,7 @@ class RNNSegmenter(BaseRNNEstimator):
         ``(H, W, C)`` of the training images.
     net_ : skorch.NeuralNet
         The trained skorch net; ``net_.module_`` is the torch module
-        (:class:`skrnn._renet.ReSegModel`).
+        (``skrnn._renet.ReSegModel``).
     history_ : list of dict
         Per-epoch training record (``train_loss`` and, with early stopping, ``valid_loss``
         and ``valid_iou``).
@@ -132,7 +134,7 @@ class RNNSegmenter(BaseRNNEstimator):
     --------
     >>> from skrnn.datasets import make_shapes
     >>> from skrnn import RNNSegmenter
-    >>> X, Y = make_shapes(n_samples=20, image_size=16, random_state=0, return_X_y=True)
+    >>> X, Y = make_shapes(n_samples=20, image_size=16, random_state=0)
     >>> seg = RNNSegmenter(hidden_size=8, max_epochs=2, random_state=0).fit(X, Y)
     >>> seg.predict(X[:3]).shape
     (3, 16, 16)
@@ -144,12 +146,15 @@ class RNNSegmenter(BaseRNNEstimator):
 
     _parameter_constraints: dict = {
         **BaseRNNEstimator._parameter_constraints,
+        "bidirectional": ["boolean"],
+        "patch_size": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list, None],
+        "head": [tuple, list, None],
         "ignore_label": [numbers.Integral, None],
-        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "class_weight": ClassLabelsMixin._class_weight_constraint,
         "label_smoothing": [Interval(numbers.Real, 0, 1, closed="left")],
     }
     _valid_score = ("valid_iou", _mean_iou_from_logits)
-    _fixed_image_size = False
+    _module_class = ReSegModel
 
     def __init__(
         self,
@@ -208,7 +213,9 @@ class RNNSegmenter(BaseRNNEstimator):
         self.callbacks = callbacks
 
     # ----------------------------------------------------------------- public API
-    def fit(self, X, y, sample_weight=None):
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> RNNSegmenter:
         """Train the network on images ``X`` with label masks ``y``.
 
         Parameters
@@ -224,10 +231,17 @@ class RNNSegmenter(BaseRNNEstimator):
         Returns
         -------
         self : RNNSegmenter
+            The fitted segmenter.
         """
         return self._fit(X, _require_masks(y), sample_weight)
 
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        classes: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> RNNSegmenter:
         """Train for one epoch on ``X``, ``y``, continuing from the current weights.
 
         Partial fits use every image for training (no early stopping) and a constant
@@ -235,25 +249,23 @@ class RNNSegmenter(BaseRNNEstimator):
 
         Parameters
         ----------
-        X, y, sample_weight
-            As in :meth:`fit`.
+        X : array-like of shape (n, H, W) or (n, H, W, C)
+            Images, as in :meth:`fit`.
+        y : array-like of shape (n, H, W)
+            Label masks, as in :meth:`fit`.
         classes : array-like, default=None
             Every label that will ever appear in the masks; required on the first call.
+        sample_weight : array-like of shape (n,), default=None
+            Per-image weights in the loss.
 
         Returns
         -------
         self : RNNSegmenter
+            The segmenter, trained for one more epoch.
         """
-        if not self._is_fitted():
-            if classes is None:
-                raise ValueError(
-                    "classes must be passed on the first call to partial_fit, listing every "
-                    "label that will appear in the masks."
-                )
-            self._partial_classes = np.asarray(classes)
-        return self._fit(X, _require_masks(y), sample_weight, partial=True)
+        return self._partial_fit_with_classes(X, _require_masks(y), classes, sample_weight)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities of every pixel, in the order of ``classes_``.
 
         Parameters
@@ -265,6 +277,7 @@ class RNNSegmenter(BaseRNNEstimator):
         Returns
         -------
         proba : ndarray of shape (n, H, W, n_classes), float32
+            The probability of each class at each pixel.
         """
         logits = np.moveaxis(self._forward(X), 1, -1)
         logits -= logits.max(axis=-1, keepdims=True)
@@ -272,7 +285,7 @@ class RNNSegmenter(BaseRNNEstimator):
         proba /= proba.sum(axis=-1, keepdims=True)
         return proba
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Label masks: the most probable class of every pixel.
 
         Parameters
@@ -289,7 +302,7 @@ class RNNSegmenter(BaseRNNEstimator):
         logits = self._forward(X)
         return self.classes_[logits.argmax(axis=1)]
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Mean intersection over union of the predicted masks, over the classes.
 
         Pixels labelled ``ignore_label`` in ``y`` are left out (see
@@ -307,6 +320,7 @@ class RNNSegmenter(BaseRNNEstimator):
         Returns
         -------
         score : float
+            The mean IoU over the classes present in ``y`` or in the predictions.
         """
         if sample_weight is not None:
             raise ValueError("RNNSegmenter.score does not support sample_weight.")
@@ -315,33 +329,44 @@ class RNNSegmenter(BaseRNNEstimator):
         if masks.shape != predicted.shape:
             raise ValueError(
                 f"y must hold one label mask per image, of shape "
-                f"{_format_shape(predicted.shape)} like X; got an array of shape "
-                f"{_format_shape(masks.shape)}."
+                f"{format_shape(predicted.shape)} like X; got an array of shape "
+                f"{format_shape(masks.shape)}."
             )
         labelled = masks if self.ignore_label is None else masks[masks != self.ignore_label]
-        unknown = np.setdiff1d(np.unique(labelled), self.classes_)
-        if unknown.size:
-            raise ValueError(
-                f"y contains labels {unknown.tolist()[:10]} that are not among the classes "
-                f"{self.classes_.tolist()} this segmenter was fitted with."
-            )
+        self._check_known_labels(labelled)
         return mean_iou(masks, predicted, ignore_label=self.ignore_label)
 
     # ----------------------------------------------------------------- hooks
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_head(self.head)
+
     def _check_X(self, X, *, reset):
         shape = getattr(X, "shape", None)
         if shape is None and isinstance(X, (list, tuple)):
             shape = np.shape(X)
-        # The shared checks first, so sparse, empty or non-finite input gets sklearn's messages.
-        images = super()._check_X(X, reset=reset)
-        if shape is not None and len(shape) == 2:
+        # A dense 2-D array is one image or flat rows, never a batch of images: say so before
+        # the shared checks compare its width with the fitted one. Sparse, empty or complex
+        # input gets sklearn's own messages from the shared checks.
+        if (
+            shape is not None
+            and len(shape) == 2
+            and 0 not in shape
+            and not sp.issparse(X)
+            and not np.iscomplexobj(X)
+        ):
             raise ValueError(
-                f"X has shape {_format_shape(shape)}, but RNNSegmenter expects a batch of "
+                f"X has shape {format_shape(shape)}, but RNNSegmenter expects a batch of "
                 "images (n, H, W) or (n, H, W, C). Reshape flat rows to images first, or use "
                 "X[np.newaxis] for a single image."
             )
+        images = check_images(self, X, reset=reset, fixed_size=False)
         if reset:
-            self._patch_size = check_segmentation_patch_size(self.patch_size)
+            self._patch_size = (
+                (1, 1)
+                if self.patch_size is None
+                else check_int_pair(self.patch_size, "patch_size", what="(ph, pw)")
+            )
         return images
 
     def _check_masks(self, y, images) -> np.ndarray:
@@ -353,8 +378,8 @@ class RNNSegmenter(BaseRNNEstimator):
                 hint = " Drop the last axis: y[..., 0]."
             raise ValueError(
                 f"y must hold one label mask per image, of shape (n, H, W) = "
-                f"{_format_shape(expected)} to match X; got an array of shape "
-                f"{_format_shape(masks.shape)}.{hint}"
+                f"{format_shape(expected)} to match X; got an array of shape "
+                f"{format_shape(masks.shape)}.{hint}"
             )
         if masks.dtype == bool:
             return masks.astype(np.int64)
@@ -383,79 +408,39 @@ class RNNSegmenter(BaseRNNEstimator):
             )
         return masks
 
-    def _encode_targets(self, y, images, *, fitting):
+    def _encode_targets(self, y, images, *, fitting, classes=None):
         masks = self._check_masks(y, images)
         labelled = masks != self.ignore_label if self.ignore_label is not None else None
         labels = np.unique(masks if labelled is None else masks[labelled])
         if fitting:
-            if hasattr(self, "_partial_classes"):
-                classes = np.unique(self._partial_classes)
-                del self._partial_classes
-            else:
-                classes = labels
-            if len(classes) < 2:
-                detail = (
-                    f"only label {classes.tolist()[0]!r}" if len(classes) else "no labelled pixel"
-                )
-                raise ValueError(
-                    f"RNNSegmenter needs masks with at least two classes; y has {detail}"
-                    + (
-                        f" besides ignore_label={self.ignore_label!r}."
-                        if self.ignore_label is not None
-                        else "."
-                    )
-                )
-            self.classes_ = classes
-        unknown = np.setdiff1d(labels, self.classes_)
-        if unknown.size:
-            raise ValueError(
-                f"y contains labels {unknown.tolist()} that are not among the classes "
-                f"{self.classes_.tolist()} this segmenter was fitted with."
+            self._learn_classes(labels, classes)
+            ignored = f" besides ignore_label={self.ignore_label!r}"
+            self._require_two_classes(
+                noun="label", context=ignored if self.ignore_label is not None else ""
             )
+        self._check_known_labels(labels)
         dtype = np.int16 if len(self.classes_) < np.iinfo(np.int16).max else np.int32
         encoded = np.searchsorted(self.classes_, masks).astype(dtype)
         if labelled is not None:
             encoded[~labelled] = _IGNORED
         if fitting:
-            self._class_weight = self._compute_class_weight(encoded)
+            self._class_weight = self._class_weights(encoded)
         return encoded
 
-    def _compute_class_weight(self, encoded):
-        if self.class_weight is None:
-            return None
-        n_classes = len(self.classes_)
-        if isinstance(self.class_weight, str):  # "balanced"
-            counts = np.bincount(encoded[encoded != _IGNORED].ravel(), minlength=n_classes)
-            present = counts > 0
-            weights = np.ones(n_classes)
-            weights[present] = counts.sum() / (present.sum() * counts[present])
-            return weights.tolist()
-        known = set(self.classes_.tolist())
-        unknown = [label for label in self.class_weight if label not in known]
-        if unknown:
-            raise ValueError(
-                f"class_weight names labels {sorted(unknown, key=str)} that are not in the "
-                f"masks; the classes are {self.classes_.tolist()}."
-            )
-        return [float(self.class_weight.get(label, 1.0)) for label in self.classes_.tolist()]
-
-    def _n_outputs(self):
-        return len(self.classes_)
-
-    def _module_class(self):
-        return ReSegModel
+    def _learn_inputs(self, images) -> None:
+        self._input_mean, self._input_std = channel_statistics(images)
 
     def _module_params(self):
         return {
             "n_channels": self.image_shape_[2],
-            "n_outputs": self._n_outputs(),
+            "n_outputs": len(self.classes_),
             "cell": self.cell,
             "hidden_size": self._hidden_size,
             "num_layers": self.num_layers,
             "bidirectional": self.bidirectional,
             "dropout": self.dropout,
             "patch_size": self._patch_size,
-            "head": tuple(self.head or ()),
+            "head": check_head(self.head),
             "input_mean": self._input_mean,
             "input_std": self._input_std,
         }
@@ -468,11 +453,9 @@ class RNNSegmenter(BaseRNNEstimator):
             "label_smoothing": self.label_smoothing,
         }
 
-    def _inference_batch_size(self, values_per_image=None) -> int:
+    def _inference_batch_size(self, values_per_image):
         # Also bound the pixels per batch, below a training batch if need be: images at
         # predict time may be much larger than the training images.
-        if values_per_image is None:
-            values_per_image = self.n_features_in_
         pixels = max(1, int(values_per_image) // self.image_shape_[2])
         most = max(1, _INFERENCE_PIXELS // pixels)
         return min(super()._inference_batch_size(values_per_image), most)
@@ -481,6 +464,3 @@ class RNNSegmenter(BaseRNNEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         return tags
-
-
-RNNSegmenter.__doc__ = RNNSegmenter.__doc__.replace("{shared}", _parameter_docs())

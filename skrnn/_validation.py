@@ -72,7 +72,7 @@ def check_image_shape(image_shape) -> tuple[int, int, int] | None:
     return height, width, rest[0] if rest else 1
 
 
-def _format_shape(shape) -> str:
+def format_shape(shape) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
@@ -121,7 +121,7 @@ def check_images(
         X = check_array(X, allow_nd=True, dtype=dtype, copy=False, input_name="X")
     else:
         raise ValueError(
-            f"X has {X.ndim} dimension(s) (shape {_format_shape(X.shape)}), but {name} expects "
+            f"X has {X.ndim} dimension(s) (shape {format_shape(X.shape)}), but {name} expects "
             "images (n, H, W) or (n, H, W, C), flat rows (n, H * W * C) with image_shape, or "
             "sequences (n, T, F)."
         )
@@ -133,7 +133,7 @@ def check_images(
             if height * width * channels != X.shape[1]:
                 raise ValueError(
                     f"X has {X.shape[1]} values per sample, but image_shape="
-                    f"{_format_shape(image_shape)} needs {height * width * channels}."
+                    f"{format_shape(image_shape)} needs {height * width * channels}."
                 )
             images = X.reshape(n_samples, height, width, channels)
         else:
@@ -143,12 +143,12 @@ def check_images(
         if image_shape is not None and images.shape[1:] != image_shape:
             given = image_shape if image_shape[2] != 1 else image_shape[:2]
             raise ValueError(
-                f"X holds images of shape {_format_shape(X.shape[1:])}, but image_shape="
-                f"{_format_shape(given)} was given; leave image_shape=None for image arrays or "
+                f"X holds images of shape {format_shape(X.shape[1:])}, but image_shape="
+                f"{format_shape(given)} was given; leave image_shape=None for image arrays or "
                 "make it match."
             )
     if min(images.shape[1:]) < 1:
-        raise ValueError(f"X has images of shape {_format_shape(X.shape[1:])} with no pixels.")
+        raise ValueError(f"X has images of shape {format_shape(X.shape[1:])} with no pixels.")
 
     if reset:
         estimator.n_features_in_ = int(np.prod(images.shape[1:]))
@@ -159,8 +159,8 @@ def check_images(
     fitted = estimator.image_shape_
     if fixed_size and images.shape[1:] != fitted:
         raise ValueError(
-            f"X has images of shape {_format_shape(X.shape[1:])} but this {name} was fitted on "
-            f"{_format_shape(estimator._input_layout)}."
+            f"X has images of shape {format_shape(X.shape[1:])} but this {name} was fitted on "
+            f"{format_shape(estimator._input_layout)}."
         )
     if not fixed_size and images.shape[3] != fitted[2]:
         raise ValueError(
@@ -176,3 +176,62 @@ def check_target_length(images, y) -> None:
         raise ValueError(
             f"X and y have different numbers of samples: X has {len(images)}, y has {len(y)}."
         )
+
+
+def check_hidden_size(hidden_size, num_layers: int):
+    """Validate ``hidden_size`` with ``num_layers``; return an int or a tuple of ints.
+
+    Parameters
+    ----------
+    hidden_size : int or sequence of int
+        Units of every layer, or of each layer.
+    num_layers : int
+        Number of layers of an int ``hidden_size``; must be 1 with a sequence.
+
+    Returns
+    -------
+    hidden_size : int or tuple of int
+
+    Raises
+    ------
+    ValueError
+        If a size is not a positive int, the sequence is empty, or ``num_layers`` is not 1
+        with a sequence of sizes.
+    """
+    if not isinstance(hidden_size, (tuple, list)):
+        return int(hidden_size)
+    if not hidden_size or not all(_is_int(h) and h >= 1 for h in hidden_size):
+        raise ValueError(
+            f"hidden_size must be a positive int or a non-empty tuple of positive ints, "
+            f"got {hidden_size!r}."
+        )
+    if num_layers != 1:
+        raise ValueError(
+            f"hidden_size={tuple(hidden_size)!r} already gives one layer per entry; leave "
+            f"num_layers at 1 (got {num_layers})."
+        )
+    return tuple(int(h) for h in hidden_size)
+
+
+def check_head(head) -> tuple[int, ...]:
+    """Validate a ``head`` parameter (widths of hidden layers); return a tuple of ints.
+
+    Parameters
+    ----------
+    head : sequence of int or None
+        Widths of hidden layers; None means none.
+
+    Returns
+    -------
+    head : tuple of int
+
+    Raises
+    ------
+    ValueError
+        If a width is not a positive int.
+    """
+    if head is None:
+        return ()
+    if not all(_is_int(width) and width >= 1 for width in head):
+        raise ValueError(f"head must be a tuple of positive ints, got {head!r}.")
+    return tuple(int(width) for width in head)

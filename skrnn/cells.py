@@ -43,6 +43,20 @@ class CellFactory(Protocol):
     ) -> nn.Module: ...
 
 
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "CellFactory",
+    "TorchRecurrent",
+    "build_cell",
+    "cell_name",
+    "get_cell",
+    "list_cells",
+    "make_gru",
+    "make_lstm",
+    "make_rnn",
+    "register_cell",
+]
+
 _CELLS: dict[str, CellFactory] = {}
 _BUILTINS: tuple[str, ...] = ("rnn", "lstm", "gru")
 _plugins_loaded = False
@@ -117,6 +131,11 @@ def _load_plugins(force: bool = False) -> None:
 def list_cells() -> list[str]:
     """The names of every available cell: the built-ins first, then plugins, alphabetically.
 
+    Returns
+    -------
+    names : list of str
+        Every value the ``cell`` parameter accepts by name.
+
     Examples
     --------
     >>> from skrnn.cells import list_cells
@@ -130,6 +149,16 @@ def list_cells() -> list[str]:
 
 def get_cell(cell: str | CellFactory) -> CellFactory:
     """Return the cell factory for a registered name, or ``cell`` itself if it is callable.
+
+    Parameters
+    ----------
+    cell : str or callable
+        A registered cell name, or a cell factory.
+
+    Returns
+    -------
+    factory : callable
+        The cell factory.
 
     Raises
     ------
@@ -164,6 +193,26 @@ def build_cell(
 ) -> nn.Module:
     """Call a cell's factory and check that it returned a torch module.
 
+    Parameters
+    ----------
+    cell : str or callable
+        A registered cell name, or a cell factory.
+    input_size : int
+        Features per time step of the input sequences.
+    hidden_size : int
+        Units per direction of each layer.
+    num_layers : int
+        Stacked layers.
+    bidirectional : bool
+        Read the sequences in both directions.
+    dropout : float
+        Dropout between stacked layers.
+
+    Returns
+    -------
+    module : torch.nn.Module
+        Maps ``(B, T, input_size)`` to ``(B, T, D * hidden_size)``.
+
     Raises
     ------
     TypeError
@@ -187,7 +236,24 @@ def build_cell(
 
 
 def cell_name(cell: str | CellFactory) -> str | None:
-    """The registered name of a cell, or ``None`` for an unregistered factory."""
+    """The registered name of a cell, or ``None`` for an unregistered factory.
+
+    Parameters
+    ----------
+    cell : str or callable
+        A cell name or a cell factory.
+
+    Returns
+    -------
+    name : str or None
+        ``cell`` itself for a name; the name a factory is registered under, or None.
+
+    Examples
+    --------
+    >>> from skrnn.cells import cell_name, get_cell
+    >>> cell_name(get_cell("lstm"))
+    'lstm'
+    """
     if isinstance(cell, str):
         return cell
     return next((name for name, factory in _CELLS.items() if factory is cell), None)
@@ -207,6 +273,17 @@ class TorchRecurrent(nn.Module):
         self.layer = layer
 
     def forward(self, x):
+        """The layer's outputs at every step.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (B, T, F)
+            Input sequences.
+
+        Returns
+        -------
+        outputs : torch.Tensor of shape (B, T, D * hidden_size)
+        """
         output, _ = self.layer(x)
         return output
 
@@ -227,6 +304,26 @@ def _torch_cell(layer_class: type[nn.RNNBase], **extra) -> CellFactory:
 
     factory.__name__ = f"make_{layer_class.__name__.lower()}"
     factory.__qualname__ = factory.__name__
+    factory.__doc__ = f"""A cell of torch's fused :class:`torch.nn.{layer_class.__name__}` layers.
+
+    Parameters
+    ----------
+    input_size : int
+        Features per time step.
+    hidden_size : int
+        Units per direction of each layer.
+    num_layers : int
+        Stacked layers, in one fused call.
+    bidirectional : bool
+        Read the sequences in both directions.
+    dropout : float
+        Dropout between stacked layers.
+
+    Returns
+    -------
+    cell : TorchRecurrent
+        Maps ``(B, T, input_size)`` to ``(B, T, D * hidden_size)``.
+    """
     return factory
 
 

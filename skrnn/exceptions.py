@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["MissingCellError", "ModelFileError", "NonFiniteLossError"]
+
 
 class ModelFileError(ValueError):
     """A saved model file cannot be read: it is truncated, altered, or not a skrnn model file.

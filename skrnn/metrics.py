@@ -202,7 +202,7 @@ class SegmentationScorer:
     >>> from skrnn.datasets import make_shapes
     >>> from skrnn.metrics import pixel_accuracy_scorer
     >>> from skrnn import RNNSegmenter
-    >>> X, Y = make_shapes(n_samples=12, image_size=12, random_state=0, return_X_y=True)
+    >>> X, Y = make_shapes(n_samples=12, image_size=12, random_state=0)
     >>> seg = RNNSegmenter(hidden_size=4, max_epochs=1, random_state=0)
     >>> cross_val_score(seg, X, Y, cv=2, scoring=pixel_accuracy_scorer).shape
     (2,)
@@ -233,6 +233,11 @@ _SCORERS = {"mean_iou": mean_iou_scorer, "pixel_accuracy": pixel_accuracy_scorer
 
 def get_scorer_names() -> list[str]:
     """The names :func:`get_scorer` accepts.
+
+    Returns
+    -------
+    names : list of str
+        Sorted scorer names.
 
     Examples
     --------

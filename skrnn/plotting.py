@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["ImageGridDisplay", "SegmentationDisplay", "TrainingCurveDisplay", "plot_image_grid"]
+
 
 def _axes(ax):
     import matplotlib.pyplot as plt
@@ -23,6 +25,7 @@ class TrainingCurveDisplay:
     history : list of dict
         Per-epoch records, as in an estimator's ``history_``.
     estimator_name : str, default=None
+        The estimator's name, for the title.
 
     Attributes
     ----------
@@ -53,14 +56,37 @@ class TrainingCurveDisplay:
 
     @classmethod
     def from_estimator(cls, estimator, *, ax=None):
-        """Plot the ``history_`` of a fitted estimator."""
+        """Plot the ``history_`` of a fitted estimator.
+
+        Parameters
+        ----------
+        estimator : fitted skrnn estimator
+            Any estimator with a ``history_``.
+        ax : matplotlib Axes, default=None
+            Where to draw; a new figure when None.
+
+        Returns
+        -------
+        display : TrainingCurveDisplay
+        """
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(estimator, "history_")
         return cls(estimator.history_, type(estimator).__name__).plot(ax=ax)
 
     def plot(self, *, ax=None):
-        """Draw the curves on ``ax`` (a new figure when None); return ``self``."""
+        """Draw the curves: losses on ``ax``, validation scores on a twin axis.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Where to draw; a new figure when None.
+
+        Returns
+        -------
+        display : TrainingCurveDisplay
+            ``self``, with the drawn artists as attributes.
+        """
         ax = _axes(ax)
         epochs = np.array([record["epoch"] for record in self.history])
         self.lines_ = {}
@@ -133,8 +159,11 @@ class SegmentationDisplay:
     Parameters
     ----------
     images : array-like of shape (n, H, W) or (n, H, W, C)
+        The images.
     masks_true : array-like of shape (n, H, W) or None
+        The true label masks; None leaves out their column.
     masks_pred : array-like of shape (n, H, W)
+        The predicted label masks.
     labels : array-like, default=None
         The class labels, in colour order; by default those found in the masks.
     label_names : list of str, default=None
@@ -190,11 +219,15 @@ class SegmentationDisplay:
         Parameters
         ----------
         images : array-like of shape (n, H, W) or (n, H, W, C)
+            The images.
         masks_true : array-like of shape (n, H, W) or None
             None leaves out the column of true masks.
         masks_pred : array-like of shape (n, H, W)
-        labels, label_names
-            See the class parameters.
+            The predicted label masks.
+        labels : array-like, default=None
+            The class labels, in colour order; by default those found in the masks.
+        label_names : list of str, default=None
+            Names for the legend, one per label.
         max_images : int, default=5
             How many of the images to show (the first ones).
         overlay : bool, default=True
@@ -215,8 +248,18 @@ class SegmentationDisplay:
     def from_estimator(cls, estimator, images, masks_true=None, **kwargs):
         """Predict masks with a fitted segmenter and plot them beside ``masks_true``.
 
-        Only the images shown are predicted. The keyword arguments are those of
-        :meth:`from_predictions`.
+        Only the images shown are predicted.
+
+        Parameters
+        ----------
+        estimator : fitted RNNSegmenter
+            The segmenter (or a pipeline ending in one).
+        images : array-like of shape (n, H, W) or (n, H, W, C)
+            The images.
+        masks_true : array-like of shape (n, H, W), default=None
+            Their true masks; None leaves out that column.
+        **kwargs
+            The keyword arguments of :meth:`from_predictions`.
 
         Returns
         -------
@@ -233,7 +276,24 @@ class SegmentationDisplay:
         return cls.from_predictions(images, masks_true, estimator.predict(images), **kwargs)
 
     def plot(self, *, max_images: int = 5, overlay: bool = True, alpha: float = 0.5, axes=None):
-        """Draw the grid on ``axes`` (a new figure when None); return ``self``."""
+        """Draw one row per image: the image, the true and predicted masks, the overlay.
+
+        Parameters
+        ----------
+        max_images : int, default=5
+            How many of the images to show (the first ones).
+        overlay : bool, default=True
+            Add a column with the predicted mask laid over the image.
+        alpha : float, default=0.5
+            Opacity of the overlaid mask.
+        axes : array of matplotlib Axes, default=None
+            ``max_images`` rows of Axes, one column per panel; a new figure when None.
+
+        Returns
+        -------
+        display : SegmentationDisplay
+            ``self``, with the drawn artists as attributes.
+        """
         import matplotlib.pyplot as plt
 
         masks_pred = np.asarray(self.masks_pred)
@@ -303,6 +363,7 @@ class ImageGridDisplay:
     Parameters
     ----------
     images : array-like of shape (n, H, W) or (n, H, W, C)
+        Grey, single-channel or RGB images.
     labels : array-like of shape (n,), default=None
         A title per image.
 
@@ -321,7 +382,24 @@ class ImageGridDisplay:
         self.labels = labels
 
     def plot(self, *, n_cols=None, cmap="gray", axes=None, figsize=None):
-        """Draw the grid on ``axes`` (a new figure when None); return ``self``."""
+        """Draw the images in a grid, each with its title.
+
+        Parameters
+        ----------
+        n_cols : int, default=None
+            Images per row; up to 8 when None.
+        cmap : str, default="gray"
+            Colour map of single-channel images.
+        axes : array of matplotlib Axes, default=None
+            Where to draw; a new figure when None.
+        figsize : tuple of float, default=None
+            Size of a new figure, in inches.
+
+        Returns
+        -------
+        display : ImageGridDisplay
+            ``self``, with the drawn artists as attributes.
+        """
         n_images = len(self.images)
         if n_images == 0:
             raise ValueError("images is empty; there is nothing to plot.")

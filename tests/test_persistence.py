@@ -13,17 +13,11 @@ import pytest
 import torch
 
 import skrnn
-from skrnn import RNNImageClassifier, RNNImageRegressor, RNNSegmenter, cells
-from skrnn._persistence import _decode, _encode, _sha256
+from skrnn import RNNImageClassifier, RNNImageGenerator, RNNImageRegressor, RNNSegmenter, cells
+from skrnn._json import decode as _decode
+from skrnn._json import encode as _encode
+from skrnn._persistence import _sha256
 from skrnn.exceptions import MissingCellError, ModelFileError
-
-try:
-    from skrnn import RNNImageGenerator
-except ImportError:
-    try:
-        from skrnn import RNNImageGenerator
-    except ImportError:
-        RNNImageGenerator = None
 
 TINY = dict(hidden_size=4, max_epochs=1, batch_size=8, random_state=0, device="cpu")
 RNG = np.random.default_rng(0)
@@ -46,19 +40,15 @@ def _fit(kind):
     return RNNImageGenerator(**TINY, embedding_dim=4).fit(levels, np.arange(12) % 2)
 
 
-KINDS = ["classifier", "regressor", "segmenter", "tokens"] + (
-    ["generator"] if RNNImageGenerator is not None else []
-)
+KINDS = ["classifier", "regressor", "segmenter", "tokens", "generator"]
 
 
 def _embeds(estimator):
-    return getattr(estimator, "embedding_dim", None) is not None and not (
-        RNNImageGenerator is not None and isinstance(estimator, RNNImageGenerator)
-    )
+    return isinstance(estimator, RNNImageClassifier) and estimator.embedding_dim is not None
 
 
 def _predictions(estimator):
-    if RNNImageGenerator is not None and isinstance(estimator, RNNImageGenerator):
+    if isinstance(estimator, RNNImageGenerator):
         levels = (X[:, :4, :4] * 4).astype(np.int64)
         return [estimator.score_samples(levels), estimator.sample(3, random_state=0)]
     data = (X * 4).astype(int) if _embeds(estimator) else X

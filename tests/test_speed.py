@@ -3,6 +3,9 @@
 Timings belong in benchmarks/; these tests check that the fast paths are taken.
 """
 
+from types import SimpleNamespace
+
+import joblib
 import numpy as np
 import pytest
 import torch
@@ -65,75 +68,59 @@ class RecordThreads(Callback):
         self.seen.add(torch.get_num_threads())
 
 
-def test_threads_are_capped_at_the_cpu_quota(digits, tiny, monkeypatch):
+@pytest.fixture
+def caller_threads():
+    """The caller runs torch with 4 threads, whatever this machine has; restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)
+    yield 4
+    torch.set_num_threads(before)
+
+
+def fake_cpu_count(monkeypatch, count):
+    """Make joblib (and so skrnn) see ``count`` usable cores, as a container's quota would."""
+    monkeypatch.setattr(joblib, "cpu_count", lambda only_physical_cores=False: count)
+
+
+def test_threads_are_capped_at_the_cpu_quota(digits, tiny, caller_threads, monkeypatch):
     """A container that sees many cores but may use one gets one torch thread, and the
     caller's thread count comes back afterwards."""
     X, y = digits
-    monkeypatch.setattr(utils, "cgroup_cpu_limit", lambda: 0.5)
-    before = torch.get_num_threads()
+    fake_cpu_count(monkeypatch, 1)
     record = RecordThreads()
     RNNImageClassifier(**tiny, callbacks=[record]).fit(X[:64], y[:64])
     assert record.seen == {1}
-    assert torch.get_num_threads() == before
+    assert torch.get_num_threads() == caller_threads
 
 
-def test_explicit_and_default_thread_counts(digits, tiny, monkeypatch):
+@pytest.mark.parametrize("n_threads, expected", [(None, 3), (1, 1), (4, 4)])
+def test_explicit_thread_counts_win_and_the_default_is_capped(
+    digits, tiny, caller_threads, monkeypatch, n_threads, expected
+):
     X, y = digits
-    monkeypatch.setattr(utils, "cgroup_cpu_limit", lambda: None)
-    before = torch.get_num_threads()
-    for n_threads, expected in [(1, 1), (None, min(before, utils.allowed_cpu_count()))]:
-        record = RecordThreads()
-        clf = RNNImageClassifier(**tiny, n_threads=n_threads, callbacks=[record])
-        clf.fit(X[:64], y[:64])
-        assert record.seen == {expected}
-        assert torch.get_num_threads() == before
+    fake_cpu_count(monkeypatch, 3)
+    record = RecordThreads()
+    clf = RNNImageClassifier(**tiny, n_threads=n_threads, callbacks=[record])
+    clf.fit(X[:64], y[:64])
+    assert record.seen == {expected}
+    assert torch.get_num_threads() == caller_threads
 
 
-@pytest.mark.parametrize(
-    "files, expected",
-    [
-        ({"/sys/fs/cgroup/cpu.max": "150000 100000\n"}, 1.5),
-        ({"/sys/fs/cgroup/cpu.max": "max 100000\n"}, None),
-        (
-            {
-                "/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "200000\n",
-                "/sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000\n",
-            },
-            2.0,
-        ),
-        (
-            {
-                "/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "-1\n",
-                "/sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000\n",
-            },
-            None,
-        ),
-        ({"/sys/fs/cgroup/cpu.max": "garbage\n"}, None),
-        ({}, None),
-    ],
-)
-def test_cgroup_cpu_limit_reads_v2_then_v1(files, expected, monkeypatch):
-    monkeypatch.setattr(utils, "_read_numbers", lambda path: files.get(path, "").split())
-    assert utils.cgroup_cpu_limit() == expected
-
-
-def test_allowed_cpu_count_rounds_a_fractional_quota_up(monkeypatch):
-    monkeypatch.setattr(utils, "cgroup_cpu_limit", lambda: 0.2)
-    assert utils.allowed_cpu_count() == 1
-    monkeypatch.setattr(utils, "cgroup_cpu_limit", lambda: 1000.0)
-    assert utils.allowed_cpu_count() >= 1
+def test_allowed_cpu_count_is_joblibs(monkeypatch):
+    assert utils.allowed_cpu_count() == joblib.cpu_count()
+    fake_cpu_count(monkeypatch, 3)
+    assert utils.allowed_cpu_count() == 3
 
 
 def test_inference_batches_shrink_for_large_images_but_not_below_a_training_batch(tiny):
     clf = RNNImageClassifier(**tiny)  # batch_size=32
-    clf.n_features_in_ = 8 * 8
-    clf._device = torch.device("cpu")
-    assert clf._inference_batch_size() == 256
+    clf.net_ = SimpleNamespace(device="cpu")  # all the batch size reads of the fitted net
+    assert clf._inference_batch_size(8 * 8) == 256
     assert clf._inference_batch_size(28 * 28) == 256
     assert clf._inference_batch_size(128 * 128) == 64
     assert clf._inference_batch_size(256 * 256 * 3) == 32
-    clf._device = torch.device("cuda")
-    assert clf._inference_batch_size() == 1024
+    clf.net_ = SimpleNamespace(device="cuda")
+    assert clf._inference_batch_size(8 * 8) == 1024
     assert clf._inference_batch_size(128 * 128) == 64
     clf.set_params(batch_size=512)
     assert clf._inference_batch_size(256 * 256 * 3) == 512

@@ -1,0 +1,190 @@
+"""Parameter descriptions written once and put into every estimator's docstring.
+
+An estimator's class docstring holds a ``{parameters}`` slot under its ``Parameters`` heading,
+and :func:`fill_parameter_docs` fills it with one entry per parameter of the estimator's
+``__init__``, in the order of the signature, with the default read from the signature, so the
+documented defaults can never drift from the real ones. A parameter is described by the
+estimator's own text when it passes one, else by the shared text below; a parameter with
+neither is an error at import time, so no parameter goes undocumented.
+"""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+
+# name: (type, description). Descriptions are plain text; fill_parameter_docs wraps them.
+PARAMETER_DOCS: dict[str, tuple[str, str]] = {
+    "cell": (
+        "str or callable",
+        """The recurrent cell: a name from :func:`skrnn.cells.list_cells` (``"rnn"``,
+``"lstm"``, ``"gru"`` or a plugin) or a cell factory.""",
+    ),
+    "hidden_size": (
+        "int or tuple of int",
+        """Units per recurrent layer. A tuple such as ``(64, 32)`` stacks layers of those
+sizes.""",
+    ),
+    "num_layers": (
+        "int",
+        "Number of stacked recurrent layers of ``hidden_size`` units (int ``hidden_size`` only).",
+    ),
+    "bidirectional": ("bool", "Read each sequence in both directions and concatenate the two."),
+    "dropout": (
+        "float",
+        """Dropout between recurrent layers and in the dense head (including before the output
+layer).""",
+    ),
+    "readout": (
+        '{"last", "mean", "max"}',
+        """How the per-step outputs become one vector per image: the final state of each
+direction, or the mean or maximum over time.""",
+    ),
+    "head": (
+        "tuple of int",
+        "Widths of hidden Linear+ReLU layers between the readout and the output layer.",
+    ),
+    "image_shape": (
+        "tuple of int",
+        "``(H, W)`` or ``(H, W, C)`` when ``X`` is given as flat rows ``(n, H * W * C)``.",
+    ),
+    "order": (
+        '{"rows", "columns", "pixels", "patches"}',
+        """How images are read as sequences (see :class:`skrnn.ImageToSequence`). A 3-D ``X``
+``(n, T, F)`` read by rows is used as it is, so the output of ``ImageToSequence`` feeds
+straight in.""",
+    ),
+    "patch_size": ("int or tuple of int", '``(ph, pw)`` for ``order="patches"``.'),
+    "max_epochs": ("int", "Passes over the training data."),
+    "batch_size": ("int", "Samples per gradient step."),
+    "lr": ("float", "Learning rate."),
+    "optimizer": (
+        '{"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class',
+        """The optimizer. Adam and AdamW run torch's fused single-kernel update where the torch
+build has it.""",
+    ),
+    "weight_decay": ("float", "L2 penalty passed to the optimizer."),
+    "lr_schedule": (
+        '{"onecycle", "cosine", "constant"}',
+        """How the learning rate moves during training: a one-cycle warm-up and annealing over
+``max_epochs`` (reaching ``lr`` at its peak), cosine annealing per epoch, or constant.""",
+    ),
+    "max_grad_norm": (
+        "float or None",
+        "Clip the gradient norm to this value each step (None turns clipping off).",
+    ),
+    "early_stopping": (
+        "bool",
+        """Hold out ``validation_fraction`` of the training data (stratified for classifiers),
+stop when the validation loss has not improved for ``n_iter_no_change`` epochs, and restore
+the weights of the best epoch.""",
+    ),
+    "validation_fraction": (
+        "float",
+        "Share of the training data held out when ``early_stopping=True``.",
+    ),
+    "n_iter_no_change": ("int", "Patience of early stopping, in epochs."),
+    "class_weight": (
+        'dict, "balanced" or None',
+        """Weights per class in the loss, keyed by label; ``"balanced"`` weighs each class
+inversely to its frequency in the training targets.""",
+    ),
+    "label_smoothing": (
+        "float",
+        """Share of each target spread over all classes in the cross-entropy loss (as in
+:class:`torch.nn.CrossEntropyLoss`); it keeps the network from growing over-confident on
+small data sets.""",
+    ),
+    "embedding_dim": (
+        "int or None",
+        """Treat ``X`` as integer ids (token sequences ``(n, T)``, or images of discrete
+levels) and embed each id as a vector of this size before the recurrent layers.""",
+    ),
+    "n_tokens": (
+        "int or None",
+        "Number of distinct ids for the embedding; inferred as ``X.max() + 1`` when None.",
+    ),
+    "device": (
+        "str",
+        """``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"`` or
+``"cuda:N"``.""",
+    ),
+    "n_threads": (
+        "int or None",
+        """Torch CPU threads during ``fit`` and ``predict``. None keeps torch's setting, which
+follows ``OMP_NUM_THREADS`` and the per-worker limits of joblib and sklearn's ``n_jobs``, so
+parallel searches do not oversubscribe the cores; it is capped at the cores the process may
+use, a container's CPU quota included.""",
+    ),
+    "random_state": (
+        "int, RandomState instance or None",
+        """Seeds weight initialisation, shuffling, dropout and the validation split. With an
+int, refits on the CPU are bit-identical.""",
+    ),
+    "verbose": (
+        "int",
+        """0 prints nothing; 1 shows a progress bar and a per-epoch table of losses and the
+validation score.""",
+    ),
+    "warm_start": (
+        "bool",
+        "Continue training the fitted network on the next ``fit`` instead of starting anew.",
+    ),
+    "callbacks": (
+        "list of skorch callbacks or (name, callback) pairs",
+        "Extra skorch callbacks, for power users.",
+    ),
+}
+
+_SLOT = "{parameters}"
+
+
+def _format_default(value) -> str:
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def _entry(name: str, default, type_text: str, description: str) -> str:
+    body = textwrap.fill(
+        " ".join(description.split()), width=96, initial_indent=" " * 8, subsequent_indent=" " * 8
+    )
+    return f"    {name} : {type_text}, default={_format_default(default)}\n{body}"
+
+
+def fill_parameter_docs(**own: tuple[str, str]):
+    """Class decorator: fill the ``{parameters}`` slot of the class docstring.
+
+    Parameters
+    ----------
+    **own : tuple of (str, str)
+        ``name=(type, description)`` for the parameters this estimator describes itself: its
+        own parameters, and shared ones whose meaning differs for it.
+
+    Returns
+    -------
+    decorator : callable
+        Takes the class and returns it with its docstring filled.
+
+    Raises
+    ------
+    ValueError
+        If the docstring has no ``{parameters}`` slot, or a parameter of ``__init__`` has no
+        description.
+    """
+
+    def decorate(cls):
+        doc = cls.__doc__ or ""
+        if _SLOT not in doc:
+            raise ValueError(f"The docstring of {cls.__name__} has no {_SLOT} slot.")
+        entries = []
+        for name, parameter in inspect.signature(cls.__init__).parameters.items():
+            if name == "self":
+                continue
+            described = own.get(name) or PARAMETER_DOCS.get(name)
+            if described is None:
+                raise ValueError(f"{cls.__name__} does not describe its parameter {name!r}.")
+            entries.append(_entry(name, parameter.default, *described))
+        # The slot stands indented by four spaces, like the entries themselves.
+        cls.__doc__ = doc.replace(f"    {_SLOT}", "\n".join(entries))
+        return cls
+
+    return decorate

@@ -1,0 +1,88 @@
+"""Class labels: what the classifier, the segmenter and the generator share.
+
+Learning ``classes_`` (from the targets, or from the ``classes`` a first ``partial_fit``
+announces), refusing labels that are not among them, encoding labels as class indices, and
+turning ``class_weight`` into one loss weight per class are written here once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils._param_validation import StrOptions
+
+
+class ClassLabelsMixin:
+    """Class labels of any type, learnt in ``fit`` and checked everywhere after."""
+
+    _class_weight_constraint: list = [dict, StrOptions({"balanced"}), None]
+
+    def _learn_classes(self, labels, classes=None) -> None:
+        """Set ``classes_``: the sorted distinct ``labels``, or the declared ``classes``."""
+        self.classes_ = np.unique(np.asarray(labels if classes is None else classes))
+
+    def _require_two_classes(self, *, noun: str = "class", context: str = "") -> None:
+        """Refuse to fit fewer than two classes; ``context`` ends the message."""
+        if len(self.classes_) >= 2:
+            return
+        found = f"only {noun} {self.classes_.tolist()[0]!r}" if len(self.classes_) else "no label"
+        raise ValueError(
+            f"{type(self).__name__} needs at least two classes; y has {found}{context}."
+        )
+
+    def _check_known_labels(self, labels) -> None:
+        """Refuse labels that are not among ``classes_``: no prediction could ever match them."""
+        unknown = np.setdiff1d(np.unique(labels), self.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"y contains labels {unknown.tolist()[:10]} that are not among the classes "
+                f"{self.classes_.tolist()} this {type(self).__name__} was fitted with."
+            )
+
+    def _encode_labels(self, labels) -> np.ndarray:
+        """The index in ``classes_`` of every label, after :meth:`_check_known_labels`."""
+        self._check_known_labels(labels)
+        return np.searchsorted(self.classes_, labels)
+
+    def _class_weights(self, encoded) -> list[float] | None:
+        """One loss weight per class from ``class_weight``, or None.
+
+        ``encoded`` holds the class index of every training target; negative entries (ignored
+        pixels) do not count. ``"balanced"`` gives each class present ``n / (k * n_c)`` for
+        ``n`` targets in ``k`` classes, ``n_c`` of them in the class, as
+        :func:`sklearn.utils.class_weight.compute_class_weight` does; absent classes get 1.
+        """
+        if self.class_weight is None:
+            return None
+        n_classes = len(self.classes_)
+        if isinstance(self.class_weight, str):  # "balanced"
+            counts = np.bincount(encoded[encoded >= 0].ravel(), minlength=n_classes)
+            present = counts > 0
+            weights = np.ones(n_classes)
+            weights[present] = counts.sum() / (present.sum() * counts[present])
+            return weights.tolist()
+        known = set(self.classes_.tolist())
+        unknown = [label for label in self.class_weight if label not in known]
+        if unknown:
+            raise ValueError(
+                f"class_weight names classes {sorted(unknown, key=str)} that are not among the "
+                f"labels of y; the classes are {self.classes_.tolist()}."
+            )
+        return [float(self.class_weight.get(label, 1.0)) for label in self.classes_.tolist()]
+
+    def _partial_fit_with_classes(self, X, y, classes, sample_weight):
+        """The body of ``partial_fit(X, y, classes, sample_weight)``."""
+        if self._is_fitted():
+            if classes is not None and not np.array_equal(
+                np.unique(np.asarray(classes)), self.classes_
+            ):
+                raise ValueError(
+                    f"classes={np.asarray(classes).tolist()} differs from the classes "
+                    f"{self.classes_.tolist()} of the first call to partial_fit."
+                )
+            classes = None
+        elif classes is None:
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit, listing every class "
+                "that will appear in y."
+            )
+        return self._fit(X, y, sample_weight, partial=True, classes=classes)
