@@ -44,7 +44,7 @@ def make_data(n=10_000, seed=0):
 def build_module(X, y):
     """skrnn's module for these parameters, so every contender trains the same network."""
     template = RNNImageClassifier(**{**PARAMS, "max_epochs": 1}).fit(X[:256], y[:256])
-    return lambda: template._module_class()(**template._module_params())
+    return lambda: template._module_class(**template._module_params())
 
 
 def hand_written(make_module, X, y):

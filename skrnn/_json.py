@@ -248,10 +248,6 @@ def decode(value, where: str, *, primitive: bool = False):
     raise ValueError(f"{where} holds an unknown entry {kind!r:.40}")
 
 
-def _reject_constant(name):
-    raise ValueError(f"the JSON holds the non-standard constant {name}")
-
-
 def dumps(data) -> bytes:
     """Strict, sorted, UTF-8 JSON of ``data`` (no NaN or infinity: :func:`encode` tags them).
 

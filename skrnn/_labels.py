@@ -1,8 +1,10 @@
 """Class labels: what the classifier, the segmenter and the generator share.
 
 Learning ``classes_`` (from the targets, or from the ``classes`` a first ``partial_fit``
-announces), refusing labels that are not among them, encoding labels as class indices, and
-turning ``class_weight`` into one loss weight per class are written here once.
+announces), refusing labels that are not among them and encoding labels as class indices
+(:class:`ClassLabelsMixin`, all three), and turning ``class_weight`` into one loss weight per
+class and checking the ``classes`` of ``partial_fit`` (:class:`LabelledTargetsMixin`, the
+classifier and the segmenter, whose targets are labels) are written here once.
 """
 
 from __future__ import annotations
@@ -14,20 +16,9 @@ from sklearn.utils._param_validation import StrOptions
 class ClassLabelsMixin:
     """Class labels of any type, learnt in ``fit`` and checked everywhere after."""
 
-    _class_weight_constraint: list = [dict, StrOptions({"balanced"}), None]
-
     def _learn_classes(self, labels, classes=None) -> None:
         """Set ``classes_``: the sorted distinct ``labels``, or the declared ``classes``."""
         self.classes_ = np.unique(np.asarray(labels if classes is None else classes))
-
-    def _require_two_classes(self, *, noun: str = "class", context: str = "") -> None:
-        """Refuse to fit fewer than two classes; ``context`` ends the message."""
-        if len(self.classes_) >= 2:
-            return
-        found = f"only {noun} {self.classes_.tolist()[0]!r}" if len(self.classes_) else "no label"
-        raise ValueError(
-            f"{type(self).__name__} needs at least two classes; y has {found}{context}."
-        )
 
     def _check_known_labels(self, labels) -> None:
         """Refuse labels that are not among ``classes_``: no prediction could ever match them."""
@@ -42,6 +33,21 @@ class ClassLabelsMixin:
         """The index in ``classes_`` of every label, after :meth:`_check_known_labels`."""
         self._check_known_labels(labels)
         return np.searchsorted(self.classes_, labels)
+
+
+class LabelledTargetsMixin(ClassLabelsMixin):
+    """Targets that are class labels: ``class_weight`` and ``partial_fit(classes=...)``."""
+
+    _class_weight_constraint: list = [dict, StrOptions({"balanced"}), None]
+
+    def _require_two_classes(self, *, noun: str = "class", context: str = "") -> None:
+        """Refuse to fit fewer than two classes; ``context`` ends the message."""
+        if len(self.classes_) >= 2:
+            return
+        found = f"only {noun} {self.classes_.tolist()[0]!r}" if len(self.classes_) else "no label"
+        raise ValueError(
+            f"{type(self).__name__} needs at least two classes; y has {found}{context}."
+        )
 
     def _class_weights(self, encoded) -> list[float] | None:
         """One loss weight per class from ``class_weight``, or None.
@@ -69,20 +75,21 @@ class ClassLabelsMixin:
             )
         return [float(self.class_weight.get(label, 1.0)) for label in self.classes_.tolist()]
 
-    def _partial_fit_with_classes(self, X, y, classes, sample_weight):
-        """The body of ``partial_fit(X, y, classes, sample_weight)``."""
-        if self._is_fitted():
-            if classes is not None and not np.array_equal(
-                np.unique(np.asarray(classes)), self.classes_
-            ):
+    def _partial_fit_classes(self, classes):
+        """The ``classes`` of a ``partial_fit`` call as ``_fit`` takes them: required on the
+        first call, None after it (where they must match ``classes_`` if given)."""
+        if not self._is_fitted():
+            if classes is None:
                 raise ValueError(
-                    f"classes={np.asarray(classes).tolist()} differs from the classes "
-                    f"{self.classes_.tolist()} of the first call to partial_fit."
+                    "classes must be passed on the first call to partial_fit, listing every "
+                    "class that will appear in y."
                 )
-            classes = None
-        elif classes is None:
+            return classes
+        if classes is not None and not np.array_equal(
+            np.unique(np.asarray(classes)), self.classes_
+        ):
             raise ValueError(
-                "classes must be passed on the first call to partial_fit, listing every class "
-                "that will appear in y."
+                f"classes={np.asarray(classes).tolist()} differs from the classes "
+                f"{self.classes_.tolist()} of the first call to partial_fit."
             )
-        return self._fit(X, y, sample_weight, partial=True, classes=classes)
+        return None

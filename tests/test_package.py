@@ -211,7 +211,7 @@ class ShallowClassifier(skrnn.RNNImageClassifier):
     """A user's subclass: registered by being defined, saved and loaded under its own name."""
 
 
-def test_model_files_name_estimators_by_their_public_path(tmp_path):
+def test_model_files_name_estimators_as_they_always_have(tmp_path):
     import zipfile
 
     from skrnn.datasets import load_digits_images
@@ -223,7 +223,9 @@ def test_model_files_name_estimators_by_their_public_path(tmp_path):
     ).save(path)
     with zipfile.ZipFile(path) as archive:
         model = json.loads(archive.read("model.json"))
-    assert model["estimator"] == "skrnn.RNNImageClassifier"
+    # The name files written before the package's layout changed give it, so that files
+    # written now load in those versions too.
+    assert model["estimator"] == "skrnn.classifier.RNNImageClassifier"
 
     own = ShallowClassifier(hidden_size=4, max_epochs=1, random_state=0).fit(X[:60], y[:60])
     own.save(tmp_path / "own.skrnn")
@@ -232,12 +234,12 @@ def test_model_files_name_estimators_by_their_public_path(tmp_path):
     assert (loaded.predict(X[:20]) == own.predict(X[:20])).all()
 
 
-def test_the_registry_finds_classes_by_public_old_and_own_names():
+def test_the_registry_finds_classes_by_file_public_and_own_names():
     from skrnn._registry import estimator_class, estimator_name
 
-    assert estimator_class("skrnn.RNNSegmenter") is skrnn.RNNSegmenter
-    # files written before the estimators moved into private modules
     assert estimator_class("skrnn.segmenter.RNNSegmenter") is skrnn.RNNSegmenter
+    assert estimator_class("skrnn.RNNSegmenter") is skrnn.RNNSegmenter
+    assert estimator_class("skrnn.classifier.RNNSegmenter") is None
     assert estimator_class(estimator_name(ShallowClassifier)) is ShallowClassifier
     assert estimator_name(ShallowClassifier).endswith("test_package.ShallowClassifier")
     for unknown in ("os.system", "skrnn.load", "RNNSegmenter", None, 3):

@@ -1,4 +1,4 @@
-"""Write the model files that ``tests/test_persistence.py`` loads as saved by an older skrnn.
+"""Write the model files that ``tests/test_legacy_models.py`` loads as saved by an older skrnn.
 
 The committed files in this folder were written by skrnn at commit b70770d (before the package
 was reorganised into private modules), so loading them proves that files saved before that
