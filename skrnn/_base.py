@@ -6,15 +6,18 @@ An estimator adds its parameters and these hooks, each of which it truly owns:
 ``_check_X(X, reset)``
     Validate ``X`` and return an image batch ``(n, H, W, C)``; on ``reset`` learn its shape.
 ``_encode_targets(y, images, fitting, classes)``
-    Validate ``y`` and return what the loss compares module outputs with; when ``fitting``
-    (a fresh fit), learn what the targets need (classes, scaling).
+    Validate ``y`` and return it encoded for ``_make_dataset`` (class indices, scaled values,
+    index masks); when ``fitting`` (a fresh fit), learn what the targets need (classes,
+    scaling). ``classes`` is what a first ``partial_fit`` announced, for estimators with class
+    labels; the others ignore it.
 ``_learn_inputs(images)``
     On a fresh fit, learn what the module needs from the inputs (statistics, levels, tokens).
 ``_module_params()`` / ``_criterion_params()``
     Keyword arguments of the torch module (``_module_class``) and of the loss.
 
 and may extend ``_check_params`` (its own parameter checks), ``_make_dataset`` (a module that
-reads something other than the images) and ``_inference_batch_size`` (a tighter memory bound).
+reads something other than the images), ``_inference_batch_size`` (a tighter memory bound) and
+``_augmenter`` (what changes each training batch, see :mod:`skrnn._augment`).
 Following the sklearn contract, ``__init__`` only stores parameters and every check happens in
 ``fit``.
 """
@@ -36,6 +39,7 @@ from skorch.history import History
 from ._data import ArrayDataset, BatchLoader, as_batch_source, read_rows
 from ._losses import WeightedLoss
 from ._net import LRSchedule, RollbackUnfinishedEpoch, SkrnnNet, StopOnNonFiniteLoss
+from ._persistence import save_model
 from ._registry import register_estimator
 from ._utils import fused_optimizer_supported, resolve_device, seed_from, seeded, torch_threads
 from ._validation import check_hidden_size
@@ -52,6 +56,8 @@ OPTIMIZERS = {
 FUSED_OPTIMIZERS = ("adam", "adamw")
 # The float32 input one inference batch may hold: 4 MiB is 1024 images of 32x32 pixels.
 INFERENCE_INPUT_BYTES = 1 << 22
+# The most epochs max_epochs="auto" chooses, for data sets of a handful of images.
+MAX_AUTO_EPOCHS = 1000
 
 # Attributes that are rebuilt from the others rather than saved in a model file.
 _REBUILT_ATTRIBUTES = frozenset({"net_", "_device", "_metadata_request"})
@@ -65,7 +71,7 @@ class BaseRNNEstimator(BaseEstimator):
         "hidden_size": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
         "num_layers": [Interval(numbers.Integral, 1, None, closed="left")],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
-        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "optimizer": [StrOptions(set(OPTIMIZERS)), type],
@@ -87,6 +93,9 @@ class BaseRNNEstimator(BaseEstimator):
     _module_class: type[torch.nn.Module]
     _stratify: bool = False  # hold out a stratified validation split (classifiers)
     _valid_score: tuple | None = None  # (history key, score(y_true, outputs)) for early stopping
+    # max_epochs="auto": at least _base_epochs, and enough for _min_updates gradient steps.
+    _base_epochs: int = 30
+    _min_updates: int = 1000
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -97,8 +106,8 @@ class BaseRNNEstimator(BaseEstimator):
         """Validate ``X`` and return it as images ``(n, H, W, C)``; on ``reset`` learn its shape."""
         raise NotImplementedError
 
-    def _encode_targets(self, y, images, *, fitting: bool, classes=None) -> np.ndarray:
-        """Validate ``y``; return what the loss compares module outputs with.
+    def _encode_targets(self, y, images, *, fitting: bool, classes=None):
+        """Validate ``y``; return it encoded for :meth:`_make_dataset`.
 
         ``fitting`` is True on a fresh fit, when what the targets need is learnt; ``classes``
         holds the classes a first ``partial_fit`` announced, for estimators with class labels.
@@ -175,6 +184,25 @@ class BaseRNNEstimator(BaseEstimator):
         """The dtype of the module's input tensors."""
         return torch.float32
 
+    def _augmenter(self):
+        """What changes each training batch (``augment(X, y) -> (X, y)``), or None.
+
+        Estimators with an ``augment`` parameter get it from
+        :class:`skrnn._augment.AugmentMixin`.
+        """
+        return None
+
+    def _epochs(self, n_fit: int) -> int:
+        """The epochs of a full fit on ``n_fit`` training samples: ``max_epochs`` or, for
+        ``"auto"``, at least ``_base_epochs`` and enough for ``_min_updates`` gradient steps
+        (at most ``MAX_AUTO_EPOCHS``), so a few large images train as long as many small ones.
+        """
+        if self.max_epochs != "auto":
+            return int(self.max_epochs)
+        steps_per_epoch = int(np.ceil(max(n_fit, 1) / self.batch_size))
+        wanted = int(np.ceil(self._min_updates / steps_per_epoch))
+        return int(np.clip(wanted, self._base_epochs, MAX_AUTO_EPOCHS))
+
     def _training_setup(self, n_train: int, seed: int, *, partial: bool) -> dict:
         """The net settings of one training call: validation split, schedule, early stopping.
 
@@ -191,9 +219,10 @@ class BaseRNNEstimator(BaseEstimator):
             ("nonfinite_loss", StopOnNonFiniteLoss()),
             ("rollback", RollbackUnfinishedEpoch()),
         ]
+        n_fit = n_train - (int(np.ceil(self.validation_fraction * n_train)) if split else 0)
+        epochs = 1 if partial else self._epochs(n_fit)
         if self.lr_schedule != "constant" and not partial:
-            n_fit = n_train - (int(np.ceil(self.validation_fraction * n_train)) if split else 0)
-            steps = self.max_epochs * int(np.ceil(max(n_fit, 1) / self.batch_size))
+            steps = epochs * int(np.ceil(max(n_fit, 1) / self.batch_size))
             callbacks.append(("lr_schedule", LRSchedule(self.lr_schedule, steps, self.lr)))
         if split is not None:
             stopping = EarlyStopping(patience=self.n_iter_no_change, load_best=True)
@@ -207,6 +236,7 @@ class BaseRNNEstimator(BaseEstimator):
             "train_split": split,
             "valid_score": self._valid_score if split is not None else None,
             "callbacks": callbacks,
+            "epochs": epochs,
         }
 
     def _optimizer_params(self) -> dict:
@@ -230,10 +260,11 @@ class BaseRNNEstimator(BaseEstimator):
             optimizer=OPTIMIZERS.get(self.optimizer, self.optimizer),
             lr=self.lr,
             **{f"optimizer__{k}": v for k, v in self._optimizer_params().items()},
-            max_epochs=self.max_epochs,
+            max_epochs=setup["epochs"],
             batch_size=self.batch_size,
             iterator_train=BatchLoader,
             iterator_train__shuffle=True,
+            iterator_train__augment=self._augmenter(),
             iterator_valid=BatchLoader,
             train_split=setup["train_split"],
             callbacks=setup["callbacks"],
@@ -256,8 +287,9 @@ class BaseRNNEstimator(BaseEstimator):
                 f"{type(self).__name__} needs at least 2 samples to fit, "
                 f"got n_samples={len(images)}."
             )
-        targets = self._encode_targets(y, images, fitting=fresh, classes=classes)
+        # Weights first: a refit that fails on them leaves the fitted state as it was.
         weights = self._sample_weights(sample_weight, images)
+        targets = self._encode_targets(y, images, fitting=fresh, classes=classes)
         if fresh:
             self._learn_inputs(images)
         dataset = self._make_dataset(images, targets, weights)
@@ -271,10 +303,13 @@ class BaseRNNEstimator(BaseEstimator):
                 self.net_.set_params(
                     valid_score=setup["valid_score"], train_split=setup["train_split"]
                 )
+                # skorch reads the loader's arguments from the net's attributes; its
+                # set_params would refuse them on an initialised net.
+                self.net_.iterator_train__augment = self._augmenter()
                 self.net_.set_params(callbacks=setup["callbacks"])
                 # skorch's set_params rebuilds callbacks_ from the old list; use the new one.
                 self.net_.initialize_callbacks()
-            self._train(dataset, targets, epochs=1 if partial else self.max_epochs, fresh=fresh)
+            self._train(dataset, targets, epochs=setup["epochs"], fresh=fresh)
         self._record_history()
         return self
 
@@ -327,7 +362,8 @@ class BaseRNNEstimator(BaseEstimator):
         ``INFERENCE_INPUT_BYTES`` of float32 input, so large images come in small batches.
         """
         per_image = 4 * max(1, int(values_per_image))
-        most = max(self.batch_size, 1024 if self.net_.device != "cpu" else 256)
+        on_gpu = torch.device(self.net_.device).type == "cuda"
+        most = max(self.batch_size, 1024 if on_gpu else 256)
         return int(np.clip(INFERENCE_INPUT_BYTES // per_image, self.batch_size, most))
 
     def _run_inference(self, n: int, batch_size: int, make_batch, compute, dtype=np.float32):
@@ -359,7 +395,7 @@ class BaseRNNEstimator(BaseEstimator):
         device, dtype = self.net_.device, self._input_dtype()
 
         def make_batch(start, stop):
-            rows = read_rows(images, slice(start, stop))
+            rows = np.ascontiguousarray(read_rows(images, slice(start, stop)))  # e.g. X[::-1]
             return torch.as_tensor(rows, dtype=dtype).to(device)
 
         batch_size = self._inference_batch_size(int(np.prod(images.shape[1:])))
@@ -401,8 +437,6 @@ class BaseRNNEstimator(BaseEstimator):
         >>> skrnn.load(buffer).predict(X[:3]).shape
         (3,)
         """
-        from ._persistence import save_model
-
         check_is_fitted(self, "net_")
         save_model(self, path)
 
@@ -413,7 +447,9 @@ class BaseRNNEstimator(BaseEstimator):
         return {
             name: value
             for name, value in vars(self).items()
-            if name not in params and name not in _REBUILT_ATTRIBUTES
+            if name not in params
+            and name not in _REBUILT_ATTRIBUTES
+            and not (callable(value) and not isinstance(value, type))  # e.g. patched methods
         }
 
     def _restore_fitted(self, fitted: dict) -> None:

@@ -11,9 +11,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
+from ._augment import AugmentMixin
 from ._base import BaseRNNEstimator
 from ._docs import fill_parameter_docs
-from ._labels import ClassLabelsMixin
+from ._labels import LabelledTargetsMixin
 from ._net import accuracy_from_logits
 from ._reading import SequenceReadingMixin
 from ._validation import check_target_length
@@ -32,7 +33,9 @@ layer); a classifier of a few thousand images overfits without it.""",
 ``predict_proba``.""",
     ),
 )
-class RNNImageClassifier(ClassifierMixin, SequenceReadingMixin, ClassLabelsMixin, BaseRNNEstimator):
+class RNNImageClassifier(
+    ClassifierMixin, AugmentMixin, SequenceReadingMixin, LabelledTargetsMixin, BaseRNNEstimator
+):
     """Classify images with a recurrent network that reads them as sequences.
 
     Each image is read as a sequence of rows (or columns, pixels, patches), a recurrent cell
@@ -75,13 +78,16 @@ class RNNImageClassifier(ClassifierMixin, SequenceReadingMixin, ClassLabelsMixin
 
     _parameter_constraints: dict = {
         **BaseRNNEstimator._parameter_constraints,
+        "augment": AugmentMixin._augment_constraint,
         **SequenceReadingMixin._reading_parameter_constraints,
-        "class_weight": ClassLabelsMixin._class_weight_constraint,
+        "class_weight": LabelledTargetsMixin._class_weight_constraint,
         "label_smoothing": [Interval(numbers.Real, 0, 1, closed="left")],
         "loss": [StrOptions({"cross_entropy", "binary_cross_entropy"})],
     }
     _stratify = True
     _valid_score = ("valid_acc", accuracy_from_logits)
+    # Small shifts and zooms; no flips, which change what digits and letters mean.
+    _standard_augmentation = {"shift": 0.1, "scale": 0.1}
 
     def __init__(
         self,
@@ -95,7 +101,7 @@ class RNNImageClassifier(ClassifierMixin, SequenceReadingMixin, ClassLabelsMixin
         image_shape=None,
         order="rows",
         patch_size=None,
-        max_epochs=30,
+        max_epochs="auto",
         batch_size=32,
         lr=3e-3,
         optimizer="adam",
@@ -110,6 +116,7 @@ class RNNImageClassifier(ClassifierMixin, SequenceReadingMixin, ClassLabelsMixin
         loss="cross_entropy",
         embedding_dim=None,
         n_tokens=None,
+        augment=False,
         device="auto",
         n_threads=None,
         random_state=None,
@@ -142,6 +149,7 @@ class RNNImageClassifier(ClassifierMixin, SequenceReadingMixin, ClassLabelsMixin
         self.loss = loss
         self.embedding_dim = embedding_dim
         self.n_tokens = n_tokens
+        self.augment = augment
         self.device = device
         self.n_threads = n_threads
         self.random_state = random_state
@@ -200,7 +208,8 @@ class RNNImageClassifier(ClassifierMixin, SequenceReadingMixin, ClassLabelsMixin
         self : RNNImageClassifier
             The classifier, trained for one more epoch.
         """
-        return self._partial_fit_with_classes(X, y, classes, sample_weight)
+        classes = self._partial_fit_classes(classes)
+        return self._fit(X, y, sample_weight, partial=True, classes=classes)
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``.

@@ -227,10 +227,12 @@ class BatchLoader:
 
     Torch's ``DataLoader`` fetches and collates sample by sample; for arrays already in memory
     one slice per batch is much cheaper. Shuffling draws from torch's global generator, which
-    the estimators seed, so training is reproducible.
+    the estimators seed, so training is reproducible. ``augment``, a callable
+    ``augment(X, y) -> (X, y)`` such as :class:`skrnn._augment.Augmenter`, changes every batch
+    it yields (the estimators give one to the loader of training batches only).
     """
 
-    def __init__(self, dataset, batch_size=128, shuffle=False):
+    def __init__(self, dataset, batch_size=128, shuffle=False, augment=None):
         if isinstance(dataset, Subset):
             self.source = dataset.dataset
             self.indices = np.asarray(dataset.indices, dtype=np.int64)
@@ -240,6 +242,7 @@ class BatchLoader:
         self.n_samples = len(dataset)
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.augment = augment
 
     def __len__(self):
         return math.ceil(self.n_samples / self.batch_size)
@@ -252,4 +255,5 @@ class BatchLoader:
         for start in range(0, self.n_samples, self.batch_size):
             stop = min(start + self.batch_size, self.n_samples)
             batch = np.arange(start, stop) if indices is None else indices[start:stop]
-            yield self.source.batch(batch)
+            X, y = self.source.batch(batch)
+            yield (X, y) if self.augment is None else self.augment(X, y)

@@ -55,7 +55,12 @@ direction, or the mean or maximum over time.""",
 straight in.""",
     ),
     "patch_size": ("int or tuple of int", '``(ph, pw)`` for ``order="patches"``.'),
-    "max_epochs": ("int", "Passes over the training data."),
+    "max_epochs": (
+        'int or "auto"',
+        """Passes over the training data. ``"auto"`` trains at least {base_epochs} epochs, and
+more on small data: enough epochs for {min_updates} gradient steps (at most 1000 epochs), so
+that 20 large images train as long as thousands of small ones. An int is used as it is.""",
+    ),
     "batch_size": ("int", "Samples per gradient step."),
     "lr": ("float", "Learning rate."),
     "optimizer": (
@@ -103,6 +108,16 @@ levels) and embed each id as a vector of this size before the recurrent layers."
     "n_tokens": (
         "int or None",
         "Number of distinct ids for the embedding; inferred as ``X.max() + 1`` when None.",
+    ),
+    "augment": (
+        "bool or dict",
+        """Random changes of every training batch, never at predict time: flips, shifts, zooms
+and intensity changes, applied to the images and their label masks together and seeded by
+``random_state``. False: none; True: ``{standard_augmentation}``; a dict chooses the options:
+``hflip`` / ``vflip`` (flip half the images left-right / upside down; leave them off for text
+and digits), ``shift`` (move each image by up to this share of its size), ``scale`` (zoom in or
+out by up to this share) and ``intensity`` (change contrast by up to this share and brightness
+by up to this many standard deviations).""",
     ),
     "device": (
         "str",
@@ -182,7 +197,14 @@ def fill_parameter_docs(**own: tuple[str, str]):
             described = own.get(name) or PARAMETER_DOCS.get(name)
             if described is None:
                 raise ValueError(f"{cls.__name__} does not describe its parameter {name!r}.")
-            entries.append(_entry(name, parameter.default, *described))
+            type_text, description = described
+            for slot, value in {
+                "{standard_augmentation}": repr(getattr(cls, "_standard_augmentation", {})),
+                "{base_epochs}": str(getattr(cls, "_base_epochs", "")),
+                "{min_updates}": str(getattr(cls, "_min_updates", "")),
+            }.items():
+                description = description.replace(slot, value)
+            entries.append(_entry(name, parameter.default, type_text, description))
         # The slot stands indented by four spaces, like the entries themselves.
         cls.__doc__ = doc.replace(f"    {_SLOT}", "\n".join(entries))
         return cls

@@ -174,7 +174,7 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         context_radius=1,
         embedding_dim=64,
         image_shape=None,
-        max_epochs=30,
+        max_epochs="auto",
         batch_size=32,
         lr=3e-3,
         optimizer="adam",

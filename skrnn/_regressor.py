@@ -8,6 +8,7 @@ from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_array
 
+from ._augment import AugmentMixin
 from ._base import BaseRNNEstimator
 from ._docs import fill_parameter_docs
 from ._reading import SequenceReadingMixin
@@ -28,7 +29,7 @@ def r2_from_outputs(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 standardised targets.""",
     ),
 )
-class RNNImageRegressor(RegressorMixin, SequenceReadingMixin, BaseRNNEstimator):
+class RNNImageRegressor(RegressorMixin, AugmentMixin, SequenceReadingMixin, BaseRNNEstimator):
     """Predict continuous targets from images with a recurrent network.
 
     Same inputs and network as :class:`RNNImageClassifier`, with a linear output per target.
@@ -68,10 +69,13 @@ class RNNImageRegressor(RegressorMixin, SequenceReadingMixin, BaseRNNEstimator):
 
     _parameter_constraints: dict = {
         **BaseRNNEstimator._parameter_constraints,
+        "augment": AugmentMixin._augment_constraint,
         **SequenceReadingMixin._reading_parameter_constraints,
         "loss": [StrOptions({"mse", "huber"})],
     }
     _valid_score = ("valid_r2", r2_from_outputs)
+    # Small shifts and zooms; no flips or intensity changes, which may change the targets.
+    _standard_augmentation = {"shift": 0.1, "scale": 0.1}
 
     def __init__(
         self,
@@ -85,7 +89,7 @@ class RNNImageRegressor(RegressorMixin, SequenceReadingMixin, BaseRNNEstimator):
         image_shape=None,
         order="rows",
         patch_size=None,
-        max_epochs=30,
+        max_epochs="auto",
         batch_size=32,
         lr=3e-3,
         optimizer="adam",
@@ -98,6 +102,7 @@ class RNNImageRegressor(RegressorMixin, SequenceReadingMixin, BaseRNNEstimator):
         loss="mse",
         embedding_dim=None,
         n_tokens=None,
+        augment=False,
         device="auto",
         n_threads=None,
         random_state=None,
@@ -128,6 +133,7 @@ class RNNImageRegressor(RegressorMixin, SequenceReadingMixin, BaseRNNEstimator):
         self.loss = loss
         self.embedding_dim = embedding_dim
         self.n_tokens = n_tokens
+        self.augment = augment
         self.device = device
         self.n_threads = n_threads
         self.random_state = random_state

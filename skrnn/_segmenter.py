@@ -9,10 +9,11 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike
 from sklearn.utils._param_validation import Interval
 
+from ._augment import AugmentMixin
 from ._base import BaseRNNEstimator
 from ._data import channel_statistics
 from ._docs import fill_parameter_docs
-from ._labels import ClassLabelsMixin
+from ._labels import LabelledTargetsMixin
 from ._renet import ReSegModel
 from ._validation import check_head, check_images, check_int_pair, format_shape
 from .metrics import mean_iou
@@ -89,7 +90,7 @@ inversely to its share of the (non-ignored) training pixels.""",
         "Share of each pixel's target spread over all classes in the cross-entropy loss.",
     ),
 )
-class RNNSegmenter(ClassLabelsMixin, BaseRNNEstimator):
+class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
     """Label every pixel of an image with a recurrent network that sweeps it in 2-D.
 
     Each layer reads the image (or its non-overlapping patches) with recurrent cells down and
@@ -146,15 +147,20 @@ class RNNSegmenter(ClassLabelsMixin, BaseRNNEstimator):
 
     _parameter_constraints: dict = {
         **BaseRNNEstimator._parameter_constraints,
+        "augment": AugmentMixin._augment_constraint,
         "bidirectional": ["boolean"],
         "patch_size": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list, None],
         "head": [tuple, list, None],
         "ignore_label": [numbers.Integral, None],
-        "class_weight": ClassLabelsMixin._class_weight_constraint,
+        "class_weight": LabelledTargetsMixin._class_weight_constraint,
         "label_smoothing": [Interval(numbers.Real, 0, 1, closed="left")],
     }
     _valid_score = ("valid_iou", _mean_iou_from_logits)
     _module_class = ReSegModel
+    _base_epochs = 10
+    _min_updates = 300
+    # What photographs and micrographs allow: mirrored scenes, framing, zoom and exposure.
+    _standard_augmentation = {"hflip": True, "shift": 0.1, "scale": 0.15, "intensity": 0.1}
 
     def __init__(
         self,
@@ -165,7 +171,7 @@ class RNNSegmenter(ClassLabelsMixin, BaseRNNEstimator):
         dropout=0.0,
         patch_size=2,
         head=(32,),
-        max_epochs=10,
+        max_epochs="auto",
         batch_size=16,
         lr=1e-2,
         optimizer="adam",
@@ -178,6 +184,7 @@ class RNNSegmenter(ClassLabelsMixin, BaseRNNEstimator):
         ignore_label=None,
         class_weight=None,
         label_smoothing=0.0,
+        augment=False,
         device="auto",
         n_threads=None,
         random_state=None,
@@ -205,6 +212,7 @@ class RNNSegmenter(ClassLabelsMixin, BaseRNNEstimator):
         self.ignore_label = ignore_label
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
+        self.augment = augment
         self.device = device
         self.n_threads = n_threads
         self.random_state = random_state
@@ -263,7 +271,8 @@ class RNNSegmenter(ClassLabelsMixin, BaseRNNEstimator):
         self : RNNSegmenter
             The segmenter, trained for one more epoch.
         """
-        return self._partial_fit_with_classes(X, _require_masks(y), classes, sample_weight)
+        classes = self._partial_fit_classes(classes)
+        return self._fit(X, _require_masks(y), sample_weight, partial=True, classes=classes)
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities of every pixel, in the order of ``classes_``.
