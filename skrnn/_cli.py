@@ -10,16 +10,20 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import re
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 DATA_HELP = (
     "an .npz file with X and y (class labels) or Y / masks (segmentation masks), an .npy file "
-    "of images (predict only), or a folder: one sub-folder of images per class, or images/ "
-    "and masks/ sub-folders for segmentation"
+    "of images (predict only), or a folder: one sub-folder of images per class; for "
+    "segmentation, images/ and masks/ sub-folders, or NAME/ and NAMEannot/ folders (the SegNet "
+    "layout: DATA is the folder that holds them, or NAME/ itself); or leave DATA out and give "
+    "--images and --masks"
 )
 
 
@@ -28,42 +32,111 @@ class UsageError(Exception):
 
 
 # --------------------------------------------------------------------------- data
-def _folder_kind(path: Path) -> str:
-    if (path / "images").is_dir() and (path / "masks").is_dir():
-        return "segmentation"
-    return "classification"
+def _segmentation_folders(path: Path) -> tuple[Path, Path] | None:
+    """``(images, masks)`` when ``path`` is a segmentation set in a layout we know, else None.
 
-
-def load_data(path, *, image_size=None, color_mode="grayscale", require_target=True):
-    """Read ``(X, y, task, filenames)`` from an ``.npz`` / ``.npy`` file or an image folder.
-
-    ``task`` is ``"classification"`` or ``"segmentation"``; ``y`` is None when the data hold
-    no target and ``require_target`` is False.
+    The layouts: ``path/images/`` + ``path/masks/``; ``path/NAME/`` + ``path/NAMEannot/`` (the
+    SegNet layout, one pair); or ``path`` itself is ``NAME/``, a folder of images, with a
+    sibling ``NAMEannot/``.
     """
-    from .datasets import load_image_folder, load_segmentation_folder
+    from ._folders import image_files
 
-    path = Path(path)
-    if not path.exists():
-        raise UsageError(f"{path} does not exist; DATA must be {DATA_HELP}.")
-    if path.is_dir():
-        kind = _folder_kind(path)
-        try:
-            if kind == "segmentation":
-                data = load_segmentation_folder(
-                    path / "images", path / "masks", image_size=image_size, color_mode=color_mode
-                )
-            elif any(child.is_dir() for child in path.iterdir()):
-                data = load_image_folder(path, image_size=image_size, color_mode=color_mode)
-            elif require_target:
-                raise UsageError(
-                    f"{path} holds no class sub-folders; training needs the layout "
-                    f"{path}/<class_name>/<image>.png."
-                )
-            else:
-                return _unlabelled_folder(path, image_size, color_mode)
-        except ValueError as error:
-            raise UsageError(str(error)) from None
-        return data.data, data.target, kind, [str(f) for f in data.filenames]
+    if (path / "images").is_dir() and (path / "masks").is_dir():
+        return path / "images", path / "masks"
+    pairs = sorted(
+        child
+        for child in path.iterdir()
+        if child.is_dir() and (path / f"{child.name}annot").is_dir()
+    )
+    if len(pairs) == 1:
+        return pairs[0], path / f"{pairs[0].name}annot"
+    if len(pairs) > 1:
+        names = ", ".join(f"{pair.name}/ + {pair.name}annot/" for pair in pairs)
+        raise UsageError(
+            f"{path} holds several image and mask folders ({names}); give one as DATA, e.g. "
+            f"{pairs[0]} (its masks are read from {pairs[0].name}annot/), or use --images DIR "
+            "--masks DIR."
+        )
+    name = path.resolve().name  # also for DATA given as "." or "train/.."
+    masks = (path.parent if path.name == name else path.resolve().parent) / f"{name}annot"
+    if name and masks.is_dir() and image_files(path):
+        return path, masks
+    return None
+
+
+def _cli_wording(message: str) -> str:
+    """A loader's message with its keyword options named as the command line's options."""
+
+    def palette(match) -> str:
+        colours = re.findall(r"\(([^)]*)\)", match.group(1))
+        more = " ..." if "..." in match.group(1) else ""
+        return "--palette " + " ".join(colour.replace(" ", "") for colour in colours) + more
+
+    message = re.sub(
+        r"mask_values=\[([^\]]*)\]",
+        lambda match: "--mask-values " + match.group(1).replace(" ", ""),
+        message,
+    )
+    message = re.sub(r"palette=\[([^\]]*)\]", palette, message)
+    message = message.replace("mask_threshold=", "--mask-threshold ")
+    return message.replace("image_size=(height, width)", "--image-size H,W").replace(
+        "pass image_size", "pass --image-size"
+    )
+
+
+def load_data(
+    path=None,
+    *,
+    images=None,
+    masks=None,
+    image_size=None,
+    color_mode="auto",
+    mask_values=None,
+    mask_threshold=None,
+    palette=None,
+    require_target=True,
+):
+    """Read ``(X, y, task, filenames)`` from an ``.npz`` / ``.npy`` file or image folders.
+
+    ``path`` is DATA; ``images`` and ``masks`` the folders of ``--images`` / ``--masks``,
+    instead of it. ``task`` is ``"classification"`` or ``"segmentation"``; ``y`` is None when
+    the data hold no target and ``require_target`` is False. The mask options are those of
+    :func:`skrnn.datasets.load_segmentation_folder`; the loaders' warnings are printed on
+    stderr.
+    """
+    mask_options = {
+        "mask_values": mask_values,
+        "mask_threshold": mask_threshold,
+        "palette": palette,
+    }
+    given = [
+        f"--{name.replace('_', '-')}" for name, value in mask_options.items() if value is not None
+    ]
+    if path is not None and (images is not None or masks is not None):
+        raise UsageError("give DATA or --images DIR --masks DIR, not both.")
+    if path is None and images is None:
+        if masks is not None:
+            raise UsageError("--masks needs --images: the folder of the images the masks label.")
+        raise UsageError(f"no data given; DATA must be {DATA_HELP}.")
+    if images is not None:
+        folders = (Path(images), None if masks is None else Path(masks))
+        if folders[1] is None and require_target:
+            raise UsageError(
+                f"--images {images} needs --masks DIR, the folder of their masks (paired by "
+                "file name); for one sub-folder per class give the folder as DATA."
+            )
+    else:
+        path = Path(path)
+        if not path.exists():
+            raise UsageError(f"{path} does not exist; DATA must be {DATA_HELP}.")
+        folders = _segmentation_folders(path) if path.is_dir() else None
+    if given and (folders is None or folders[1] is None):
+        raise UsageError(
+            f"{' and '.join(given)} read masks from image files; give a folder of masks "
+            "(DATA with images/ and masks/, NAME/ and NAMEannot/, or --images and --masks)."
+        )
+    if folders is not None or path.is_dir():
+        return _load_folders(path, folders, image_size, color_mode, mask_options, require_target)
     suffix = path.suffix.lower()
     if suffix == ".npy":
         if require_target:
@@ -94,15 +167,66 @@ def load_data(path, *, image_size=None, color_mode="grayscale", require_target=T
     return X, None, task, None
 
 
+def _load_folders(path, folders, image_size, color_mode, mask_options, require_target):
+    """``load_data`` for folders: ``folders`` is ``(images, masks or None)`` or None."""
+    from .datasets import load_image_folder, load_segmentation_folder
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            if folders is not None and folders[1] is not None:
+                kind = "segmentation"
+                data = load_segmentation_folder(
+                    *folders, image_size=image_size, color_mode=color_mode, **mask_options
+                )
+            elif folders is not None:
+                return _unlabelled_folder(folders[0], image_size, color_mode)
+            elif any(child.is_dir() for child in path.iterdir()):
+                kind = "classification"
+                data = load_image_folder(path, image_size=image_size, color_mode=color_mode)
+            elif require_target:
+                raise UsageError(
+                    f"{path} holds no class sub-folders; training needs the layout "
+                    f"{path}/<class_name>/<image>.png, or images/ and masks/ sub-folders for "
+                    "segmentation."
+                )
+            else:
+                return _unlabelled_folder(path, image_size, color_mode)
+        except ValueError as error:
+            raise UsageError(_cli_wording(str(error))) from None
+        finally:
+            for warning in caught:
+                print(f"skrnn: warning: {_cli_wording(str(warning.message))}", file=sys.stderr)
+    return data.data, data.target, kind, [str(f) for f in data.filenames]
+
+
 def _unlabelled_folder(path: Path, image_size, color_mode):
     """A flat folder of images without labels, for ``predict``."""
     from ._folders import image_files, read_images
 
+    if not path.is_dir():
+        raise UsageError(f"{path} is not a folder of images.")
     files = image_files(path)
     if not files:
         raise UsageError(f"{path} holds no images (.png, .jpg, .jpeg or .bmp files).")
     images = read_images(files, image_size=image_size, color_mode=color_mode)
     return images, None, "classification", [str(file) for file in files]
+
+
+def _data_options(args) -> dict:
+    """The keyword arguments of :func:`load_data` that a command's data options give."""
+    return {
+        "images": args.images,
+        "masks": args.masks,
+        "mask_values": args.mask_values,
+        "mask_threshold": args.mask_threshold,
+        "palette": args.palette,
+    }
+
+
+def _data_name(args) -> str:
+    """The data as messages name it: DATA, or the --images folder."""
+    return str(args.data if args.data is not None else args.images)
 
 
 # --------------------------------------------------------------------------- parameters
@@ -205,7 +329,9 @@ def _cv(args) -> int:
     params = parse_params(args.param)
     if "cell" in params:
         raise UsageError("choose cells with --cells, not --param cell=...")
-    X, y, task, _ = load_data(args.data, image_size=args.image_size, color_mode=args.color_mode)
+    X, y, task, _ = load_data(
+        args.data, image_size=args.image_size, color_mode=args.color_mode, **_data_options(args)
+    )
     estimator = _make_estimator(task, args.random_state)
     param_grid = cell_grid(args.cells, params)
     _check_params(estimator, list(ParameterGrid(param_grid)))
@@ -218,7 +344,8 @@ def _cv(args) -> int:
         scoring, score_name, column = None, "accuracy", "accuracy"
     if not args.quiet:
         print(
-            f"{args.data}: {len(X)} images of shape {X.shape[1:]}, {task}, scored by {score_name}."
+            f"{_data_name(args)}: {len(X)} images of shape {X.shape[1:]}, {task}, scored by "
+            f"{score_name}."
         )
     search = grid_search(
         estimator,
@@ -233,7 +360,7 @@ def _cv(args) -> int:
     if args.json:
         rows = search_results(search)
         report = {
-            "data": str(args.data),
+            "data": _data_name(args),
             "task": task,
             "estimator": type(estimator).__name__,
             "scoring": score_name,
@@ -249,7 +376,9 @@ def _cv(args) -> int:
 
 def _train(args) -> int:
     params = _single_values(parse_params(args.param))
-    X, y, task, _ = load_data(args.data, image_size=args.image_size, color_mode=args.color_mode)
+    X, y, task, _ = load_data(
+        args.data, image_size=args.image_size, color_mode=args.color_mode, **_data_options(args)
+    )
     estimator = _make_estimator(task, args.random_state)
     _check_params(estimator, [params])
     estimator.set_params(**params)
@@ -291,7 +420,11 @@ def _predict(args) -> int:
     image_size = args.image_size or (None if segmenting else (height, width))
     color_mode = args.color_mode or ("rgb" if channels == 3 else "grayscale")
     X, y, _, filenames = load_data(
-        args.data, image_size=image_size, color_mode=color_mode, require_target=False
+        args.data,
+        image_size=image_size,
+        color_mode=color_mode,
+        require_target=False,
+        **_data_options(args),
     )
     output = Path(args.output) if args.output else None
     if output is not None and output.suffix.lower() not in (".csv", ".npz"):
@@ -317,7 +450,7 @@ def _predict(args) -> int:
     if y is not None and not args.quiet:
         score = model.score(X, y)
         metric = "mean IoU" if segmenting else "accuracy"
-        print(f"{metric} on {args.data}: {score:.4f}", file=info)
+        print(f"{metric} on {_data_name(args)}: {score:.4f}", file=info)
 
     if output is not None and output.suffix.lower() == ".npz":
         arrays = {"predictions": predicted}
@@ -365,7 +498,35 @@ def _image_size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected HEIGHT,WIDTH or SIZE, got {text!r}") from None
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers V1,V2,..., got {text!r}") from None
+
+
+def _colour(text: str) -> tuple[int, int, int]:
+    try:
+        colour = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        colour = ()
+    if len(colour) != 3 or not all(0 <= c <= 255 for c in colour):
+        raise argparse.ArgumentTypeError(f"expected a colour R,G,B (0 to 255), got {text!r}")
+    return colour
+
+
 def _add_data_options(parser, *, predict=False):
+    parser.add_argument(
+        "--images",
+        metavar="DIR",
+        help="instead of DATA: a folder of images, paired with --masks by file name"
+        + (" (alone: images to predict)" if predict else ""),
+    )
+    parser.add_argument(
+        "--masks",
+        metavar="DIR",
+        help="with --images: the folder of their label masks (segmentation)",
+    )
     parser.add_argument(
         "--image-size",
         type=_image_size,
@@ -376,10 +537,35 @@ def _add_data_options(parser, *, predict=False):
     )
     parser.add_argument(
         "--color-mode",
-        choices=["grayscale", "rgb"],
-        default=None if predict else "grayscale",
+        choices=["auto", "grayscale", "rgb"],
+        default=None if predict else "auto",
         help="how to read images from a folder"
-        + (" (default: as the model was trained)" if predict else " (default: grayscale)"),
+        + (
+            " (default: as the model was trained)"
+            if predict
+            else " (default: auto, RGB when any image is in colour, else grayscale)"
+        ),
+    )
+    masks = parser.add_mutually_exclusive_group()
+    masks.add_argument(
+        "--mask-values",
+        type=_int_list,
+        metavar="V1,V2",
+        help="the label values of masks read from files, e.g. 0,255: every pixel takes the "
+        "nearest (for JPEG masks, whose compression smears the labels)",
+    )
+    masks.add_argument(
+        "--mask-threshold",
+        type=float,
+        metavar="T",
+        help="binary masks: pixels above T become label 1, the others label 0",
+    )
+    masks.add_argument(
+        "--palette",
+        type=_colour,
+        nargs="+",
+        metavar="R,G,B",
+        help="colour-coded masks: the colour of label 0, 1, 2, ...",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the results")
 
@@ -425,7 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: skrnn cv data.npz --cells rnn gru --param hidden_size=32,64 "
         "--param max_epochs=10 --json results.json",
     )
-    cv.add_argument("data", metavar="DATA", help=DATA_HELP)
+    cv.add_argument("data", metavar="DATA", nargs="?", help=DATA_HELP)
     cv.add_argument("--cells", nargs="+", default=["rnn", "lstm", "gru"], help="cells to compare")
     cv.add_argument("--folds", type=int, default=5, help="cross-validation folds (default: 5)")
     cv.add_argument(
@@ -450,7 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="example: skrnn train data.npz -o model.skrnn --param cell=lstm",
     )
-    train.add_argument("data", metavar="DATA", help=DATA_HELP)
+    train.add_argument("data", metavar="DATA", nargs="?", help=DATA_HELP)
     train.add_argument(
         "-o", "--output", default="model.skrnn", help="model file (default: model.skrnn)"
     )
@@ -471,7 +657,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("model", metavar="MODEL", help="a model file")
     predict.add_argument(
-        "data", metavar="DATA", help=DATA_HELP.replace("or a folder:", "or a folder of images,")
+        "data",
+        metavar="DATA",
+        nargs="?",
+        help=DATA_HELP.replace("or a folder:", "or a folder of images,"),
     )
     predict.add_argument(
         "-o", "--output", help="predictions.csv or predictions.npz (default: CSV to stdout)"

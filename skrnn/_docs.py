@@ -154,6 +154,30 @@ validation score.""",
 _SLOT = "{parameters}"
 
 
+def fill_doc(**texts: str):
+    """Decorator: put ``texts`` into the ``{name}`` slots of a docstring (a shared paragraph).
+
+    Parameters
+    ----------
+    **texts : str
+        ``name=text`` for each slot ``{name}``; the text replaces the slot as it stands, so
+        it carries its own indentation after its first line.
+
+    Returns
+    -------
+    decorator : callable
+        Takes a function or class and returns it with its docstring filled.
+    """
+
+    def decorate(obj):
+        if obj.__doc__:  # None under python -OO
+            for name, text in texts.items():
+                obj.__doc__ = obj.__doc__.replace("{" + name + "}", text)
+        return obj
+
+    return decorate
+
+
 def _format_default(value) -> str:
     return f'"{value}"' if isinstance(value, str) else repr(value)
 

@@ -2,19 +2,38 @@
 
 Pillow reads the files; it is imported only when a folder is loaded (``pip install
 skrnn[images]``). The loaders are re-exported from :mod:`skrnn.datasets`.
+
+Masks are where real files go wrong, so they get the most care here: JPEG smears each label
+into nearby values (``mask_values`` / ``mask_threshold`` snap them back), colour-coded masks
+need a ``palette``, and palette ("P" mode) PNGs keep their indices.
 """
 
 from __future__ import annotations
 
+import numbers
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._validation import check_int_pair
+from ._docs import fill_doc
+from ._validation import check_int_pair, is_int
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
-COLOR_MODES = {"grayscale": "L", "rgb": "RGB"}
+COLOR_MODES = ("auto", "grayscale", "rgb")
+# Pillow's names of the lossy formats among IMAGE_SUFFIXES (a camera's JPEG may read as MPO).
+LOSSY_FORMATS = frozenset({"JPEG", "MPO"})
+# Modes whose pixel values are labels as they are: grey levels, or palette indices.
+_LABEL_MODES = frozenset({"L", "LA", "P", "PA", "1", "I", "I;16", "I;16L", "I;16B"})
+_GREY_MODES = frozenset({"L", "LA", "1", "I", "I;16", "I;16L", "I;16B", "F"})
+# How far (in grey levels, or per colour channel) compression may move a pixel beyond the
+# midpoint between two labels and still count as one of them.
+_SNAP_SLACK = 24
+# A value holding fewer pixels than this share is never taken for a label of its own by the
+# smear detection, nor is one next to a value with ten times as many pixels.
+_LABEL_SHARE = 0.005
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -48,8 +67,8 @@ def _check_image_size(image_size) -> tuple[int, int] | None:
 
 def _check_color_mode(color_mode) -> str:
     if color_mode not in COLOR_MODES:
-        raise ValueError(f"color_mode must be one of {sorted(COLOR_MODES)}, got {color_mode!r}.")
-    return COLOR_MODES[color_mode]
+        raise ValueError(f"color_mode must be one of {list(COLOR_MODES)}, got {color_mode!r}.")
+    return color_mode
 
 
 def image_files(folder) -> list[Path]:
@@ -62,29 +81,47 @@ def image_files(folder) -> list[Path]:
     )
 
 
-def _read(path: Path, mode: str, size, resample) -> np.ndarray:
-    """One image file as a uint8 array (or integer labels for mode ``"labels"``)."""
+def _read_file(path: Path, size, resample, prepare) -> tuple[np.ndarray, bool]:
+    """One file as an array, after ``prepare(image)`` picks its mode, resized to ``size``.
+
+    Also returns whether the file's format is lossy.
+    """
     Image = _pillow()
     try:
         with Image.open(path) as image:
             image.load()
-            if mode == "labels":
-                # Palette ("P") and grey masks hold their labels as pixel values already.
-                if image.mode not in ("L", "P", "I", "I;16", "1"):
-                    image = image.convert("L")
-            else:
-                image = image.convert(mode)
+            lossy = image.format in LOSSY_FORMATS
+            image = prepare(image)
             if size is not None and image.size != (size[1], size[0]):
                 image = image.resize((size[1], size[0]), resample=resample)
-            array = np.asarray(image)
+            return np.asarray(image), lossy
     except (OSError, SyntaxError, ValueError) as error:
         raise ValueError(f"Cannot read the image file {path}: {error}") from error
-    if mode == "labels":
-        return array.astype(np.int64)
+
+
+def _is_colour(image) -> bool:
+    """Whether a file stores colour: RGB and the like, or a palette with a non-grey colour."""
+    if image.mode in _GREY_MODES:
+        return False
+    if image.mode in ("P", "PA"):
+        colours = np.asarray(image.getpalette() or [], dtype=np.int64).reshape(-1, 3)
+        return bool((colours != colours[:, :1]).any())
+    return True
+
+
+def _read_image(path: Path, color_mode: str, size) -> np.ndarray:
+    """One image as uint8 ``(H, W)`` or ``(H, W, 3)``; ``"auto"`` follows the file."""
+
+    def prepare(image):
+        if color_mode == "auto":
+            return image.convert("RGB" if _is_colour(image) else "L")
+        return image.convert("RGB" if color_mode == "rgb" else "L")
+
+    array, _ = _read_file(path, size, _pillow().Resampling.BILINEAR, prepare)
     return array.astype(np.uint8, copy=False)
 
 
-def _stack(arrays: list[np.ndarray], paths: list[Path], what: str) -> np.ndarray:
+def _check_sizes(arrays: list[np.ndarray], paths: list[Path], what: str) -> None:
     first_shape = arrays[0].shape
     for array, path in zip(arrays, paths, strict=True):
         if array.shape[:2] != first_shape[:2]:
@@ -93,10 +130,20 @@ def _stack(arrays: list[np.ndarray], paths: list[Path], what: str) -> np.ndarray
                 f"{first_shape[0]} (width x height) but {path} is {array.shape[1]}x"
                 f"{array.shape[0]}. Pass image_size=(height, width) to resize them all."
             )
+
+
+def _stack_images(arrays: list[np.ndarray], paths: list[Path], what: str) -> np.ndarray:
+    """One array of images; with ``color_mode="auto"`` grey images join colour ones as RGB."""
+    _check_sizes(arrays, paths, what)
+    if any(array.ndim == 3 for array in arrays):
+        arrays = [
+            np.repeat(array[..., None], 3, axis=-1) if array.ndim == 2 else array
+            for array in arrays
+        ]
     return np.stack(arrays)
 
 
-def read_images(files, *, image_size=None, color_mode: str = "grayscale") -> np.ndarray:
+def read_images(files, *, image_size=None, color_mode: str = "auto") -> np.ndarray:
     """Read a list of image files into one uint8 array ``(n, H, W)`` or ``(n, H, W, 3)``.
 
     Parameters are as in :func:`load_image_folder`; the files must have one size unless
@@ -114,21 +161,29 @@ def read_images(files, *, image_size=None, color_mode: str = "grayscale") -> np.
     >>> read_images([path, path], image_size=3).shape
     (2, 3, 3)
     """
-    Image = _pillow()
-    mode = _check_color_mode(color_mode)
+    color_mode = _check_color_mode(color_mode)
     size = _check_image_size(image_size)
     files = [Path(file) for file in files]
     if not files:
         raise ValueError("No image files were given.")
-    images = [_read(file, mode, size, Image.Resampling.BILINEAR) for file in files]
-    return _stack(images, files, "images")
+    images = [_read_image(file, color_mode, size) for file in files]
+    return _stack_images(images, files, "images")
 
 
+COLOR_MODE_DOC = """color_mode : {"auto", "grayscale", "rgb"}, default="auto"
+        "auto" keeps each file as it is stored: grey files give ``(n, H, W)`` images, and as
+        soon as one file is in colour (RGB, RGBA, or a palette with colours) all give
+        ``(n, H, W, 3)``, the grey ones repeated over the three channels, so that no colour
+        is lost. "grayscale" converts colour to luminance, ``(n, H, W)``; "rgb" always gives
+        ``(n, H, W, 3)``."""
+
+
+@fill_doc(color_mode=COLOR_MODE_DOC)
 def load_image_folder(
     path,
     *,
     image_size: int | tuple[int, int] | None = None,
-    color_mode: str = "grayscale",
+    color_mode: str = "auto",
     return_X_y: bool = False,
 ):
     """Load a classification data set stored as one sub-folder of images per class.
@@ -144,8 +199,7 @@ def load_image_folder(
     image_size : int or tuple of int, default=None
         ``(height, width)`` to resize every image to (bilinear), or an int for square images.
         None keeps the files' size, which must then be the same for all.
-    color_mode : {"grayscale", "rgb"}, default="grayscale"
-        Grayscale gives ``(n, H, W)`` images, RGB gives ``(n, H, W, 3)``.
+    {color_mode}
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a Bunch.
 
@@ -172,8 +226,7 @@ def load_image_folder(
     >>> data.data.shape, data.target.tolist(), data.target_names.tolist()
     ((6, 8, 6), [0, 0, 0, 1, 1, 1], ['cats', 'dogs'])
     """
-    Image = _pillow()
-    mode = _check_color_mode(color_mode)
+    color_mode = _check_color_mode(color_mode)
     size = _check_image_size(image_size)
     root = Path(path)
     if not root.is_dir():
@@ -195,10 +248,10 @@ def load_image_folder(
                 f"{', '.join(IMAGE_SUFFIXES)})."
             )
         for file in files:
-            images.append(_read(file, mode, size, Image.Resampling.BILINEAR))
+            images.append(_read_image(file, color_mode, size))
             targets.append(label)
             filenames.append(file)
-    data = _stack(images, filenames, f"images in {root}")
+    data = _stack_images(images, filenames, f"images in {root}")
     target = np.asarray(targets, dtype=np.int64)
     if return_X_y:
         return data, target
@@ -212,19 +265,330 @@ def load_image_folder(
     )
 
 
+# --------------------------------------------------------------------------- mask options
+def _check_mask_options(mask_values, mask_threshold, palette):
+    """Validate the three ways of reading masks; return ``(values, threshold, palette)``.
+
+    ``values`` is a sorted int64 array, ``palette`` a pair of arrays ``(colours (K, 3),
+    labels (K,))``.
+    """
+    given = [
+        name
+        for name, value in (
+            ("mask_values", mask_values),
+            ("mask_threshold", mask_threshold),
+            ("palette", palette),
+        )
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise ValueError(
+            "Pass at most one of mask_values, mask_threshold and palette; got "
+            f"{' and '.join(given)}."
+        )
+    values = threshold = colours = None
+    if mask_values is not None:
+        if (
+            isinstance(mask_values, (str, bytes, Mapping))
+            or not isinstance(mask_values, (Sequence, np.ndarray))
+            or not all(is_int(v) for v in np.asarray(mask_values, dtype=object).ravel())
+            or len(set(np.asarray(mask_values).ravel().tolist())) < 2
+        ):
+            raise ValueError(
+                "mask_values must be a list of at least two different integers, the label "
+                f"values the masks hold (e.g. mask_values=[0, 255]); got {mask_values!r}."
+            )
+        values = np.unique(np.asarray(mask_values, dtype=np.int64))
+    if mask_threshold is not None:
+        if not isinstance(mask_threshold, numbers.Real) or isinstance(mask_threshold, bool):
+            raise ValueError(
+                "mask_threshold must be a number: pixels above it become label 1, the others "
+                f"label 0 (e.g. mask_threshold=127); got {mask_threshold!r}."
+            )
+        threshold = float(mask_threshold)
+    if palette is not None:
+        colours = _check_palette(palette)
+    return values, threshold, colours
+
+
+def _check_palette(palette) -> tuple[np.ndarray, np.ndarray]:
+    """``(colours (K, 3), labels (K,))`` from a dict colour -> label or a list of colours."""
+    if isinstance(palette, Mapping):
+        colours, labels = list(palette.keys()), list(palette.values())
+    elif isinstance(palette, (Sequence, np.ndarray)) and not isinstance(palette, (str, bytes)):
+        colours, labels = list(palette), list(range(len(palette)))
+    else:
+        colours, labels = None, None
+    usage = (
+        "palette must be a list of (R, G, B) colours, the colour of label 0, 1, 2, ... "
+        "(e.g. palette=[(0, 0, 0), (128, 0, 0)]), or a dict {(R, G, B): label}"
+    )
+    if not colours:
+        raise ValueError(f"{usage}; got {palette!r}.")
+    for colour in colours:
+        if (
+            not isinstance(colour, (tuple, list, np.ndarray))
+            or len(colour) != 3
+            or not all(is_int(c) and 0 <= c <= 255 for c in np.asarray(colour, dtype=object))
+        ):
+            raise ValueError(f"{usage}; {colour!r} is not three integers from 0 to 255.")
+    if not all(is_int(label) for label in labels):
+        raise ValueError(f"{usage}; the labels must be integers, got {labels!r}.")
+    colours = np.asarray(colours, dtype=np.int64)
+    unique, counts = np.unique(colours, axis=0, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(f"palette lists the colour {tuple(unique[counts > 1][0].tolist())} twice.")
+    return colours, np.asarray(labels, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- reading masks
+def _read_mask(path: Path, size, want_colour: bool) -> tuple[np.ndarray, bool]:
+    """One mask as grey labels ``(H, W)`` or colours ``(H, W, 3)``, and whether it is lossy.
+
+    Grey and palette ("P") files keep their values: a palette index is a label, and converting
+    it to grey would give the luminance of its colour instead. Colour files whose pixels are
+    all grey become grey. ``want_colour`` reads every file as RGB (for a ``palette``).
+    """
+
+    def prepare(image):
+        if want_colour:
+            return image.convert("RGB")
+        return image if image.mode in _LABEL_MODES else image.convert("RGB")
+
+    array, lossy = _read_file(path, size, _pillow().Resampling.NEAREST, prepare)
+    if array.ndim == 3 and array.shape[2] == 2:  # "LA" / "PA": drop the alpha channel
+        array = array[..., 0]
+    if array.ndim == 3 and not want_colour:
+        spread = array.max(axis=2).astype(np.int64) - array.min(axis=2)
+        if spread.max() <= (_SNAP_SLACK if lossy else 0):
+            array = np.rint(array.mean(axis=2)).astype(np.uint8)
+    return array, lossy
+
+
+def _main_colours(colours: np.ndarray, counts: np.ndarray, lossy: bool, limit: int) -> str:
+    """The commonest of ``colours`` as text.
+
+    In lossy files near colours are one colour smeared: each cluster is named by its commonest
+    colour, and clusters of a few stray pixels are left out.
+    """
+    centres: list[np.ndarray] = []
+    sizes: list[int] = []
+    for i in np.argsort(-counts, kind="stable"):
+        near = [k for k, c in enumerate(centres) if np.abs(colours[i] - c).max() <= 2 * _SNAP_SLACK]
+        if lossy and near:
+            sizes[near[0]] += int(counts[i])
+        else:
+            centres.append(colours[i])
+            sizes.append(int(counts[i]))
+    if lossy:
+        centres = [c for c, n in zip(centres, sizes, strict=True) if n >= 0.02 * counts.sum()]
+    text = ", ".join(str(tuple(int(c) for c in colour)) for colour in centres[:limit])
+    return text + (", ..." if len(centres) > limit else "")
+
+
+def _colour_codes(masks: np.ndarray) -> np.ndarray:
+    """``(..., 3)`` uint8 colours as one int each, ``R * 65536 + G * 256 + B``."""
+    masks = masks.astype(np.int64)
+    return (masks[..., 0] << 16) | (masks[..., 1] << 8) | masks[..., 2]
+
+
+def _colours_of(codes: np.ndarray) -> np.ndarray:
+    return np.stack([(codes >> 16) & 255, (codes >> 8) & 255, codes & 255], axis=-1)
+
+
+def _value_counts(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of integer ``masks`` and how many pixels hold each."""
+    if masks.size and masks.min() >= 0 and masks.max() < 2**16:
+        counts = np.bincount(masks.ravel())  # much faster than sorting millions of pixels
+        values = np.flatnonzero(counts)
+        return values, counts[values]
+    return np.unique(masks, return_counts=True)
+
+
+def _nearest(points: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The nearest centre of each point (Chebyshev distance), and whether it is near enough.
+
+    A point is near enough when it lies no further than ``_SNAP_SLACK`` beyond the midpoint
+    between its two nearest centres: anything between two labels is one of them, and only
+    values well outside the labels' range (or colours far from all of them) are unknown.
+    """
+    distance = np.abs(points[:, None, :] - centres[None, :, :]).max(axis=2)
+    order = np.argsort(distance, axis=1, kind="stable")
+    nearest = order[:, 0]
+    d1 = distance[np.arange(len(points)), nearest]
+    if len(centres) == 1:
+        return nearest, d1 <= _SNAP_SLACK
+    second = order[:, 1]
+    gap = np.abs(centres[nearest] - centres[second]).max(axis=1)
+    return nearest, d1 <= gap / 2 + _SNAP_SLACK
+
+
+def _label_peaks(values: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, float]:
+    """The values that look like labels, and the share of the pixels at or near them.
+
+    Compression smears each label into the values next to it, each holding a small share of
+    the pixels. So the common values are grouped around the commonest: those within 1/16 of
+    the span of the common values (0 and 1 are one label in a 0/255 mask, two in a 0-11 one),
+    and those next to a value with ten times as many pixels are dropped. A group is named by
+    0 or 255 when it holds one (masks are drawn at the ends of the 8-bit range), else by its
+    commonest value.
+    """
+    total = counts.sum()
+    common = np.flatnonzero(counts >= _LABEL_SHARE * total)
+    if len(common) == 0:
+        common = np.asarray([np.argmax(counts)])
+    common = common[np.argsort(-counts[common], kind="stable")]
+    radius = (values[common].max() - values[common].min()) // 16
+    groups: list[list[int]] = []
+    for i in common:
+        home = next((g for g in groups if abs(values[g[0]] - values[i]) <= radius), None)
+        if home is not None:
+            home.append(i)
+        elif counts[np.abs(values - values[i]) <= 64].max() <= 10 * counts[i]:
+            groups.append([i])
+    peaks, near = [], np.zeros(len(values), dtype=bool)
+    for group in groups:
+        members = values[group].tolist()
+        peaks.append(next((end for end in (0, 255) if end in members), members[0]))
+        near |= np.abs(values - values[group[0]]) <= radius
+    return np.sort(np.asarray(peaks, dtype=np.int64)), counts[near].sum() / total
+
+
+def _snap_advice(peaks: np.ndarray) -> str:
+    """What to pass when the masks' labels seem to be ``peaks``."""
+    values = [int(v) for v in peaks]
+    if len(values) < 2:
+        return (
+            "Pass mask_values=[...] with the label values the masks hold (every pixel takes the "
+            "nearest), or mask_threshold=T for a binary mask (pixels above T become label 1)"
+        )
+    advice = (
+        f"If the labels are {values}, pass mask_values={values} (every pixel takes the nearest)"
+    )
+    if len(values) == 2:
+        threshold = (values[0] + values[1]) // 2
+        advice += (
+            f" or mask_threshold={threshold} (pixels above {threshold} become label 1, the "
+            "others 0)"
+        )
+    return advice
+
+
+def _one_of(values: list[int]) -> str:
+    return f"one of {values}" if len(values) > 1 else str(values[0])
+
+
+def _check_smeared(values, counts, lossy_files, masks_dir) -> None:
+    """Refuse lossy masks whose labels were smeared, and warn when lossless ones look so."""
+    peaks, on_peaks = _label_peaks(values, counts)
+    listed = [int(v) for v in peaks]
+    if lossy_files and len(values) > len(peaks):
+        more = f" and {len(lossy_files) - 1} more" if len(lossy_files) > 1 else ""
+        raise ValueError(
+            f"The masks in {masks_dir} are JPEG files ({lossy_files[0].name}{more}), and "
+            f"JPEG's lossy compression has smeared their labels: they hold {len(values)} "
+            f"distinct values, each of which would become a class, though {on_peaks:.0%} of "
+            f"the pixels are at or near {_one_of(listed)}. {_snap_advice(peaks)}; better, save "
+            "the masks as PNG, which is lossless."
+        )
+    if len(values) >= 16 and len(values) > 3 * len(peaks) and on_peaks >= 0.75:
+        warnings.warn(
+            f"The masks in {masks_dir} hold {len(values)} distinct values, but {on_peaks:.0%} "
+            f"of the pixels are at or near {_one_of(listed)}: the other values look like "
+            "compression or resizing artefacts, and each would become a class. "
+            f"{_snap_advice(peaks)}.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _snap_to_values(masks, mask_values, mask_files) -> np.ndarray:
+    """Each pixel of the grey ``masks`` as the nearest of ``mask_values``."""
+    masks = masks.astype(np.int64)
+    values, counts = _value_counts(masks)
+    nearest, known = _nearest(values[:, None], mask_values[:, None])
+    if not known.all():
+        unknown = values[~known][np.argsort(-counts[~known], kind="stable")]
+        where = mask_files[int(np.flatnonzero(np.isin(masks, unknown).any(axis=(1, 2)))[0])]
+        found = ", ".join(str(int(v)) for v in unknown[:8]) + (", ..." if len(unknown) > 8 else "")
+        raise ValueError(
+            f"The masks hold values far from all of mask_values={mask_values.tolist()}: {found} "
+            f"({counts[~known].sum() / counts.sum():.1%} of the pixels; {where} has some). "
+            f"List every label value the masks hold; the values found range from "
+            f"{int(values[0])} to {int(values[-1])}."
+        )
+    snapped = mask_values[nearest]
+    if values[0] >= 0 and values[-1] < 2**16:
+        lookup = np.zeros(values[-1] + 1, dtype=np.int64)
+        lookup[values] = snapped
+        return lookup[masks]
+    return snapped[np.searchsorted(values, masks)]
+
+
+def _apply_palette(masks, colours, labels, lossy, mask_files) -> np.ndarray:
+    """Map ``(n, H, W, 3)`` colours to labels; lossy files take the nearest colour."""
+    codes, inverse, counts = np.unique(
+        _colour_codes(masks), return_inverse=True, return_counts=True
+    )
+    inverse = inverse.reshape(masks.shape[:3])
+    points = _colours_of(codes)
+    exact = {int(code): i for i, code in enumerate(_colour_codes(colours))}
+    index = np.asarray([exact.get(int(code), -1) for code in codes], dtype=np.int64)
+    known = index >= 0
+    pixels_lossy = np.asarray(lossy)[:, None, None]
+    if not known.all() and np.any(lossy):
+        # Lossy files smear colours too: their unknown colours take the nearest palette one.
+        nearest, near = _nearest(points[~known], colours)
+        index[~known] = np.where(near, nearest, -1)
+    mapped = index[inverse]
+    unknown_pixels = (mapped < 0) | ((~pixels_lossy) & ~known[inverse])
+    if unknown_pixels.any():
+        first = int(np.flatnonzero(unknown_pixels.any(axis=(1, 2)))[0])
+        in_first, in_counts = np.unique(inverse[first][unknown_pixels[first]], return_counts=True)
+        found = _main_colours(points[in_first], in_counts, lossy[first], limit=5)
+        approximate = " (JPEG shifts colours: these are near the true ones)" if lossy[first] else ""
+        raise ValueError(
+            f"The mask {mask_files[first]} has colours that are not in the palette: {found}"
+            f"{approximate}, in {unknown_pixels[first].mean():.1%} of its pixels. Add them to "
+            "the palette with their labels."
+        )
+    return labels[np.maximum(mapped, 0)]
+
+
+def _colour_mask_error(mask: np.ndarray, mask_file: Path, lossy: bool) -> ValueError:
+    codes, counts = np.unique(_colour_codes(mask), return_counts=True)
+    example = _main_colours(_colours_of(codes), counts, lossy, limit=6)
+    approximate = " (JPEG shifts colours: these are near the true ones)" if lossy else ""
+    return ValueError(
+        f"The mask {mask_file} is colour-coded: its pixels are colours such as {example}"
+        f"{approximate}, not grey labels. Pass palette=[{example}] with the colour of each "
+        "label, in label order (the first colour is label 0)."
+    )
+
+
+@fill_doc(color_mode=COLOR_MODE_DOC)
 def load_segmentation_folder(
     images_dir,
     masks_dir,
     *,
     image_size: int | tuple[int, int] | None = None,
-    color_mode: str = "grayscale",
+    color_mode: str = "auto",
+    mask_values: Sequence[int] | None = None,
+    mask_threshold: float | None = None,
+    palette: Sequence | Mapping | None = None,
     return_X_y: bool = False,
 ):
     """Load a segmentation data set: a folder of images and a folder of label masks.
 
     Each image is paired with the mask of the same file stem (``a.jpg`` with ``a.png``). A
-    mask is an integer label image: each pixel's value (grey level or palette index) is its
-    class label.
+    mask is an integer label image: each pixel's value (grey level, or palette index of a
+    palette "P" PNG such as Pascal VOC's) is its class label. Colour-coded masks (CamVid's
+    colours, for one) need a ``palette``.
+
+    Masks saved as JPEG are lossy: their labels come back smeared into nearby values (a 0/255
+    mask holds dozens of values). Loading such masks is an error that says which values the
+    masks seem to hold; ``mask_values`` or ``mask_threshold`` snap the pixels back to labels.
+    Lossless masks that look smeared (many values, most pixels on a few) give a warning.
 
     Parameters
     ----------
@@ -234,8 +598,22 @@ def load_segmentation_folder(
         ``(height, width)`` to resize to: images bilinearly, masks with the nearest neighbour
         so that labels stay labels. None keeps the files' size, which must then be the same
         for all.
-    color_mode : {"grayscale", "rgb"}, default="grayscale"
-        How to read the images (the masks are always read as labels).
+    {color_mode}
+        This reads the images; the masks are always read as labels.
+    mask_values : list of int, default=None
+        The label values the masks hold, e.g. ``[0, 255]``: every pixel takes the nearest of
+        them (for masks smeared by JPEG or by resizing), and the labels are these values. A
+        pixel well outside their range (further than the midpoint to its nearest value plus
+        a little) is an error.
+    mask_threshold : float, default=None
+        For binary masks: pixels above it become label 1, the others label 0 (e.g. 127 for
+        masks drawn in 0 and 255).
+    palette : list of (R, G, B) or dict, default=None
+        For colour-coded masks: the colour of label 0, 1, 2, ... as a list, or a dict
+        ``{(R, G, B): label}``. Every mask is read in colour (palette PNGs through their own
+        colours) and each pixel's colour is mapped to its label; a colour that is not in the
+        palette is an error that names it. In lossy (JPEG) files each pixel takes the nearest
+        palette colour.
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a Bunch.
 
@@ -263,10 +641,21 @@ def load_segmentation_folder(
     >>> X, Y = load_segmentation_folder(root / "images", root / "masks", return_X_y=True)
     >>> X.shape, Y.shape, int(Y.sum())
     ((2, 8, 8), (2, 8, 8), 18)
+
+    Masks drawn in red on black, mapped to the labels 0 and 1:
+
+    >>> red = np.zeros((8, 8, 3), np.uint8); red[2:5, 2:5] = (255, 0, 0)
+    >>> for i in range(2):
+    ...     Image.fromarray(red).save(root / "masks" / f"{i}.png")
+    >>> Y = load_segmentation_folder(
+    ...     root / "images", root / "masks", palette=[(0, 0, 0), (255, 0, 0)]
+    ... ).target
+    >>> Y.dtype, int(Y.sum())
+    (dtype('int64'), 18)
     """
-    Image = _pillow()
-    mode = _check_color_mode(color_mode)
+    color_mode = _check_color_mode(color_mode)
     size = _check_image_size(image_size)
+    values, threshold, colours = _check_mask_options(mask_values, mask_threshold, palette)
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
     for folder, what in ((images_dir, "images"), (masks_dir, "masks")):
         if not folder.is_dir():
@@ -280,7 +669,7 @@ def load_segmentation_folder(
     masks_by_stem: dict[str, Path] = {}
     for mask_file in image_files(masks_dir):
         masks_by_stem.setdefault(mask_file.stem, mask_file)
-    images, masks, mask_files = [], [], []
+    images, masks, mask_files, lossy = [], [], [], []
     for file in files:
         mask_file = masks_by_stem.get(file.stem)
         if mask_file is None:
@@ -288,27 +677,45 @@ def load_segmentation_folder(
                 f"The image {file} has no mask: expected a file named {file.stem}.png (or "
                 f".jpg, .jpeg, .bmp) in {masks_dir}."
             )
-        image = _read(file, mode, size, Image.Resampling.BILINEAR)
-        mask = _read(mask_file, "labels", size, Image.Resampling.NEAREST)
-        if mask.shape != image.shape[:2]:
+        image = _read_image(file, color_mode, size)
+        mask, mask_lossy = _read_mask(mask_file, size, want_colour=colours is not None)
+        if mask.shape[:2] != image.shape[:2]:
             raise ValueError(
                 f"The mask {mask_file} is {mask.shape[1]}x{mask.shape[0]} (width x height) but "
                 f"its image {file} is {image.shape[1]}x{image.shape[0]}; pass image_size to "
                 "resize both."
             )
+        if colours is None and mask.ndim == 3:
+            raise _colour_mask_error(mask, mask_file, mask_lossy)
         images.append(image)
         masks.append(mask)
         mask_files.append(mask_file)
-    data = _stack(images, files, f"images in {images_dir}")
-    target = np.stack(masks)
+        lossy.append(mask_lossy)
+    data = _stack_images(images, files, f"images in {images_dir}")
+    if colours is not None:
+        target = _apply_palette(np.stack(masks), *colours, lossy, mask_files)
+    elif threshold is not None:
+        target = (np.stack(masks) > threshold).astype(np.int64)
+    elif values is not None:
+        target = _snap_to_values(np.stack(masks), values, mask_files)
+    else:
+        target = np.stack(masks).astype(np.int64)
+        found, counts = _value_counts(target)
+        lossy_files = [file for file, is_lossy in zip(mask_files, lossy, strict=True) if is_lossy]
+        _check_smeared(found, counts, lossy_files, masks_dir)
     if return_X_y:
         return data, target
     return Bunch(
         data=data,
         images=data,
         target=target,
-        target_names=np.unique(target),
+        target_names=_value_counts(target)[0],
         filenames=np.asarray([str(file) for file in files]),
         mask_filenames=np.asarray([str(file) for file in mask_files]),
         DESCR=f"Images from {images_dir} with label masks from {masks_dir}.",
     )
+
+
+for _loader in (load_image_folder, load_segmentation_folder):
+    if _loader.__doc__:  # None under python -OO
+        _loader.__doc__ = _loader.__doc__.replace("    {color_mode}", COLOR_MODE_DOC)

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.utils.validation import check_array, validate_data
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
@@ -43,11 +43,11 @@ def check_int_pair(value, name: str, *, minimum: int = 1, what: str = "(height, 
     >>> check_int_pair(2, "patch_size"), check_int_pair([3, 4], "patch_size")
     ((2, 2), (3, 4))
     """
-    pair = (value, value) if _is_int(value) else value
+    pair = (value, value) if is_int(value) else value
     if (
         not isinstance(pair, (tuple, list))
         or len(pair) != 2
-        or not all(_is_int(v) and v >= minimum for v in pair)
+        or not all(is_int(v) and v >= minimum for v in pair)
     ):
         kind = "a positive int" if minimum == 1 else f"an int of at least {minimum}"
         kinds = "positive ints" if minimum == 1 else f"ints of at least {minimum}"
@@ -200,7 +200,7 @@ def check_hidden_size(hidden_size, num_layers: int):
     """
     if not isinstance(hidden_size, (tuple, list)):
         return int(hidden_size)
-    if not hidden_size or not all(_is_int(h) and h >= 1 for h in hidden_size):
+    if not hidden_size or not all(is_int(h) and h >= 1 for h in hidden_size):
         raise ValueError(
             f"hidden_size must be a positive int or a non-empty tuple of positive ints, "
             f"got {hidden_size!r}."
@@ -232,6 +232,6 @@ def check_head(head) -> tuple[int, ...]:
     """
     if head is None:
         return ()
-    if not all(_is_int(width) and width >= 1 for width in head):
+    if not all(is_int(width) and width >= 1 for width in head):
         raise ValueError(f"head must be a tuple of positive ints, got {head!r}.")
     return tuple(int(width) for width in head)

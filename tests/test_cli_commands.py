@@ -189,3 +189,123 @@ def test_argument_errors_exit_2_with_one_line(argv, message, digits_npz, tmp_pat
     assert message in captured.err
     assert len(captured.err.strip().splitlines()) == 1
     assert "Traceback" not in captured.err
+
+
+# --------------------------------------------------------------------------- image and mask folders
+def write_segmentation_pairs(images_dir, masks_dir, *, n=6, size=12, mask_suffix=".png"):
+    """Bright squares on dark photos, masks of 0 (background) and 255 (square)."""
+    Image = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(0)
+    images_dir.mkdir(parents=True)
+    masks_dir.mkdir(parents=True)
+    for i in range(n):
+        mask = np.zeros((size, size), np.uint8)
+        top, left = rng.integers(0, size // 2, 2)
+        mask[top : top + size // 2, left : left + size // 2] = 255
+        photo = np.stack([mask // 2 + rng.integers(0, 60, mask.shape).astype(np.uint8)] * 3, -1)
+        Image.fromarray(photo).save(images_dir / f"f{i}.png")
+        Image.fromarray(mask).save(masks_dir / f"f{i}{mask_suffix}", quality=70)
+
+
+def test_train_and_predict_on_the_segnet_layout(tmp_path, capsys):
+    root = tmp_path / "CamVid"
+    write_segmentation_pairs(root / "train", root / "trainannot")
+    model = tmp_path / "seg.skrnn"
+    assert main(["train", str(root), "-o", str(model), "-q", *SEG_TINY]) == 0
+
+    from skrnn import load
+
+    segmenter = load(model)
+    assert segmenter.classes_.tolist() == [0, 255]
+    assert segmenter.image_shape_ == (12, 12, 3)  # colour photos stay in colour by default
+
+    # NAME/ beside NAMEannot/ is a labelled set too: predict scores it.
+    write_segmentation_pairs(root / "val", root / "valannot", n=3)
+    out = tmp_path / "masks.npz"
+    assert main(["predict", str(model), str(root / "val"), "-o", str(out)]) == 0
+    assert f"mean IoU on {root / 'val'}: " in capsys.readouterr().out
+    saved = np.load(out)
+    assert saved["predictions"].shape == (3, 12, 12)
+    assert [name.rsplit("/", 1)[-1] for name in saved["filenames"]] == [
+        "f0.png",
+        "f1.png",
+        "f2.png",
+    ]
+
+
+def test_train_with_images_and_masks_options(tmp_path):
+    write_segmentation_pairs(tmp_path / "photos", tmp_path / "labels")
+    model = tmp_path / "seg.skrnn"
+    argv = ["train", "--images", str(tmp_path / "photos"), "--masks", str(tmp_path / "labels")]
+    assert main([*argv, "-o", str(model), "-q", "--color-mode", "grayscale", *SEG_TINY]) == 0
+    from skrnn import load
+
+    assert load(model).image_shape_ == (12, 12, 1)
+
+
+def test_jpeg_masks_stop_with_the_options_that_fix_them(tmp_path, capsys):
+    write_segmentation_pairs(tmp_path / "images", tmp_path / "masks", mask_suffix=".jpg")
+    argv = ["train", str(tmp_path), "-o", str(tmp_path / "m.skrnn"), "-q"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "are JPEG files" in err
+    assert "--mask-values 0,255" in err and "--mask-threshold 127" in err
+
+    assert main([*argv, "--mask-threshold", "127", *SEG_TINY]) == 0
+    from skrnn import load
+
+    assert load(tmp_path / "m.skrnn").classes_.tolist() == [0, 1]
+
+
+def test_load_data_prints_the_loaders_warnings_in_command_line_terms(tmp_path, capsys):
+    from skrnn._cli import load_data
+
+    Image = pytest.importorskip("PIL.Image")
+    rows, cols = np.mgrid[:400, :400]
+    disc = Image.fromarray(
+        (((rows - 200) ** 2 + (cols - 180) ** 2 < 120**2) * 255).astype(np.uint8)
+    )
+    small = disc.resize((40, 40), Image.Resampling.BOX)  # soft edges: dozens of grey levels
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+    for i in range(2):
+        small.save(tmp_path / "masks" / f"{i}.png")
+        small.save(tmp_path / "images" / f"{i}.png")
+    X, Y, task, _ = load_data(tmp_path)
+    assert task == "segmentation" and X.shape == (2, 40, 40)
+    err = capsys.readouterr().err
+    assert err.startswith("skrnn: warning: ")
+    assert "--mask-values 0,255" in err and "--mask-threshold 127" in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "{seg}", "--images", "{seg}/images"], "give DATA or --images DIR --masks DIR"),
+        (["train", "--masks", "{seg}/masks"], "--masks needs --images"),
+        (["train", "--images", "{seg}/images"], "needs --masks DIR"),
+        (["train"], "no data given"),
+        (["train", "{many}"], "holds several image and mask folders (train/ + trainannot/, val/"),
+        (["train", "{digits}", "--mask-values", "0,255"], "--mask-values read masks from image"),
+        (["train", "{seg}", "--mask-values", "0,1,2"], "far from all of --mask-values 0,1,2"),
+        (["train", "{seg}", "--palette", "0,0,0"], "not in the palette: (255, 255, 255)"),
+    ],
+)
+def test_folder_argument_errors_exit_2_with_one_line(argv, message, digits_npz, tmp_path, capsys):
+    seg, many = tmp_path / "seg", tmp_path / "many"
+    write_segmentation_pairs(seg / "images", seg / "masks", n=2)
+    for name in ("train", "val"):
+        write_segmentation_pairs(many / name, many / f"{name}annot", n=1)
+    argv = [arg.format(seg=seg, many=many, digits=digits_npz) for arg in argv]
+    assert main([*argv, "-o", str(tmp_path / "m.skrnn")]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err
+    assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_a_bad_palette_colour_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "data/", "--palette", "0,0"])
+    assert exit_info.value.code == 2
+    assert "expected a colour R,G,B (0 to 255), got '0,0'" in capsys.readouterr().err
