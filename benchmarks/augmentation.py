@@ -43,13 +43,14 @@ def digits(seed: int) -> None:
             times.append(time.perf_counter() - start)
             scores.append(model.score(X[test], y[test]))
         print(
-            f"{name:<40} {np.mean(scores):>9.4f} {np.std(scores):>7.4f} "
-            f"{np.median(times):>13.1f}",
+            f"{name:<40} {np.mean(scores):>9.4f} {np.std(scores):>7.4f} {np.median(times):>13.1f}",
             flush=True,
         )
 
 
-def camvid(root: Path, n_train: int, max_epochs: int, batch_size: int, seed: int) -> None:
+def camvid(
+    root: Path, n_train: int, max_epochs: int, batch_size: int, seed: int, settings: list[str]
+) -> None:
     train = load_segmentation_folder(root / "train", root / "trainannot", color_mode="rgb")
     val = load_segmentation_folder(root / "val", root / "valannot", color_mode="rgb")
     rng = np.random.default_rng(seed)
@@ -62,6 +63,8 @@ def camvid(root: Path, n_train: int, max_epochs: int, batch_size: int, seed: int
     )
     print(f"{'setting':<20} {'val mean IoU':>13} {'fit s':>8}")
     for name, augment in SEGMENTER_SETTINGS.items():
+        if settings and name not in settings:
+            continue
         model = RNNSegmenter(
             ignore_label=11,
             max_epochs=max_epochs,
@@ -84,11 +87,25 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-digits", action="store_true")
+    parser.add_argument(
+        "--camvid-setting",
+        action="append",
+        default=[],
+        choices=list(SEGMENTER_SETTINGS),
+        help="run only these CamVid settings (default: all)",
+    )
     args = parser.parse_args(argv)
     if not args.no_digits:
         digits(args.seed)
     if args.camvid is not None:
-        camvid(args.camvid, args.n_train, args.max_epochs, args.batch_size, args.seed)
+        camvid(
+            args.camvid,
+            args.n_train,
+            args.max_epochs,
+            args.batch_size,
+            args.seed,
+            args.camvid_setting,
+        )
 
 
 if __name__ == "__main__":
