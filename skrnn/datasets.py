@@ -135,19 +135,11 @@ def make_shapes(
 
     from sklearn.utils import check_random_state
 
+    from ._validation import check_int_pair
+
     if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
-    if isinstance(image_size, numbers.Integral):
-        image_size = (image_size, image_size)
-    if (
-        not isinstance(image_size, (tuple, list))
-        or len(image_size) != 2
-        or not all(isinstance(s, numbers.Integral) and s >= 8 for s in image_size)
-    ):
-        raise ValueError(
-            f"image_size must be an int or a pair (height, width) of ints of at least 8, "
-            f"got {image_size!r}."
-        )
+    image_size = check_int_pair(image_size, "image_size", minimum=8)
     if not isinstance(max_shapes, numbers.Integral) or max_shapes < 1:
         raise ValueError(f"max_shapes must be a positive int, got {max_shapes!r}.")
     if not isinstance(noise, numbers.Real) or noise < 0:
