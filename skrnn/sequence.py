@@ -15,7 +15,8 @@ patches    ``(H/ph) * (W/pw)`` (raster) ``ph * pw * C``
 The other readings the estimators' modules use live here too:
 
 * :func:`patch_grid` cuts images into a grid of patch vectors ``(n, H/ph, W/pw, ph * pw * C)``,
-  padding them to a multiple of the patch size (the segmenter's sweeps read such grids), and
+  padding them to a multiple of the patch size (the segmenter's sweeps read such grids),
+  :func:`grid_to_images` puts patch vectors back together as images, and
   :func:`grid_lines` / :func:`lines_to_grid` fold every column (or row) of a grid into one
   sequence of a batch and back;
 * :func:`raster_values` reads every value of an image in raster order ``(n, H * W * C)``, and
@@ -48,6 +49,7 @@ __all__ = [
     "check_patch_size",
     "embeddings_as_channels",
     "grid_lines",
+    "grid_to_images",
     "images_to_sequences",
     "lines_to_grid",
     "patch_grid",
@@ -231,6 +233,28 @@ def patch_grid(images, patch_size):
             images = np.pad(images, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
     rows, cols = (height + pad_h) // ph, (width + pad_w) // pw
     return images_to_sequences(images, "patches", (ph, pw)).reshape(n, rows, cols, -1)
+
+
+def grid_to_images(grid, patch_size):
+    """The inverse of :func:`patch_grid` (before cropping any padding): images of the grid's
+    patches, ``(n, rows * ph, cols * pw, C)`` from ``(n, rows, cols, ph * pw * C)``.
+
+    Parameters
+    ----------
+    grid : ndarray or torch.Tensor of shape (n, rows, cols, ph * pw * C)
+        Patch vectors in the order of ``order="patches"``.
+    patch_size : tuple of int
+        ``(ph, pw)``.
+
+    Returns
+    -------
+    images : ndarray or torch.Tensor of shape (n, rows * ph, cols * pw, C)
+    """
+    n, rows, cols, features = grid.shape
+    ph, pw = patch_size
+    channels = features // (ph * pw)
+    sequences = grid.reshape(n, rows * cols, features)
+    return sequences_to_images(sequences, (rows * ph, cols * pw, channels), "patches", (ph, pw))
 
 
 def grid_lines(grid, along: str):

@@ -126,3 +126,15 @@ def test_inverse_transform_rejects_sequences_of_another_shape():
     transformer = ImageToSequence().fit(np.zeros((2, 8, 8)))
     with pytest.raises(ValueError, match=r"expects sequences of shape \(n, 8, 8\)"):
         transformer.inverse_transform(np.zeros((2, 4, 8)))
+
+
+@pytest.mark.parametrize("patch_size", [(1, 1), (2, 2), (3, 2)])
+def test_grid_to_images_undoes_patch_grid(patch_size):
+    from skrnn.sequence import grid_to_images, patch_grid
+
+    images = np.random.default_rng(0).random((2, 7, 9, 3))
+    rebuilt = grid_to_images(patch_grid(images, patch_size), patch_size)
+    ph, pw = patch_size
+    assert rebuilt.shape == (2, -(-7 // ph) * ph, -(-9 // pw) * pw, 3)
+    np.testing.assert_array_equal(rebuilt[:, :7, :9], images)  # the rest is the zero padding
+    assert not rebuilt[:, 7:].any() and not rebuilt[:, :, 9:].any()
