@@ -13,13 +13,13 @@ random-forest baseline of the data's README is not part of this script yet.)
 from __future__ import annotations
 
 import argparse
-import ast
 import time
 from pathlib import Path
 
 import numpy as np
 
 from skrnn import RNNSegmenter
+from skrnn._cli import parse_params
 from skrnn.datasets import load_segmentation_folder
 from skrnn.metrics import iou_per_class
 
@@ -44,13 +44,9 @@ def main(argv=None):
     parser.add_argument("--param", action="append", default=[], help="NAME=VALUE")
     parser.add_argument("--random-state", type=int, default=0)
     args = parser.parse_args(argv)
-    params = {}
-    for item in args.param:
-        name, value = item.split("=", 1)
-        try:
-            params[name] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            params[name] = value
+    params = {
+        name: value for name, (value, *_) in parse_params(args.param).items()
+    }  # the CLI's NAME=VALUE reading
 
     train = load_segmentation_folder(args.root / "train", args.root / "trainannot")
     val = load_segmentation_folder(args.root / "val", args.root / "valannot")

@@ -124,8 +124,8 @@ def test_only_training_batches_are_augmented_and_predictions_stay_deterministic(
         callbacks=[("record", recorder)],
         random_state=0,
     ).fit(X, y)
-    training = torch.cat(recorder.train_).numpy().reshape(-1, 8, 8)
-    held_out = torch.cat(recorder.valid_).numpy().reshape(-1, 8, 8)
+    training = torch.cat(recorder.train_).cpu().numpy().reshape(-1, 8, 8)
+    held_out = torch.cat(recorder.valid_).cpu().numpy().reshape(-1, 8, 8)
     rows = {row.tobytes() for row in X.astype(np.float32)}
     assert not any(image.tobytes() in rows for image in training)  # every one was changed
     assert all(image.tobytes() in rows for image in held_out)  # validation: as they are

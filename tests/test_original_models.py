@@ -19,14 +19,14 @@ def test_elman_cell_is_exactly_the_formula(digits):
     module = reg.net_.module_
     rnn = module.encoder.layers.layer
     assert isinstance(rnn, torch.nn.RNN) and rnn.nonlinearity == "tanh"
-    W_xh = rnn.weight_ih_l0.detach().double().numpy()
-    W_hh = rnn.weight_hh_l0.detach().double().numpy()
-    b_h = (rnn.bias_ih_l0 + rnn.bias_hh_l0).detach().double().numpy()
+    W_xh = rnn.weight_ih_l0.detach().double().cpu().numpy()
+    W_hh = rnn.weight_hh_l0.detach().double().cpu().numpy()
+    b_h = (rnn.bias_ih_l0 + rnn.bias_hh_l0).detach().double().cpu().numpy()
     output = module.head[-1]
-    W_hy = output.weight.detach().double().numpy()
-    b_y = output.bias.detach().double().numpy()
-    mean = module.standardize.mean.double().numpy()
-    scale = module.standardize.scale.double().numpy()
+    W_hy = output.weight.detach().double().cpu().numpy()
+    b_y = output.bias.detach().double().cpu().numpy()
+    mean = module.standardize.mean.double().cpu().numpy()
+    scale = module.standardize.scale.double().cpu().numpy()
 
     sequences = (X[..., None] - mean) * scale  # standardised images, read row by row
     sequences = sequences.reshape(len(X), 8, 8)
