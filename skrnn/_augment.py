@@ -17,10 +17,15 @@ import numbers
 from collections.abc import Mapping, Sequence
 
 import torch
+from sklearn.utils._param_validation import StrOptions
 from torch.nn import functional as F
 
 # The options of an ``augment`` dict, with the value that turns each off.
 OPTIONS = {"hflip": False, "vflip": False, "shift": 0.0, "scale": 0.0, "intensity": 0.0}
+
+# augment="auto" augments images at least this many pixels high and wide: a shift or zoom of a
+# tenth of a smaller image moves its content by less than a pixel.
+AUTO_MIN_SIDE = 16
 
 
 def check_augment(augment, standard: Mapping) -> dict:
@@ -188,15 +193,22 @@ class AugmentMixin:
     built.
     """
 
-    _augment_constraint: list = ["boolean", dict]
+    _augment_constraint: list = ["boolean", dict, StrOptions({"auto"})]
     _standard_augmentation: dict = {}
 
     def _check_params(self) -> None:
         super()._check_params()
-        check_augment(self.augment, self._standard_augmentation)
+        if not isinstance(self.augment, str):  # "auto" is resolved on the training images
+            check_augment(self.augment, self._standard_augmentation)
 
     def _augmenter(self) -> Augmenter | None:
-        options = check_augment(self.augment, self._standard_augmentation)
+        augment = self.augment
+        if isinstance(augment, str):  # "auto"
+            augment = (
+                min(self.image_shape_[:2]) >= AUTO_MIN_SIDE
+                and self._input_dtype() == torch.float32
+            )
+        options = check_augment(augment, self._standard_augmentation)
         if options == OPTIONS:
             return None
         if self._input_dtype() != torch.float32:

@@ -118,6 +118,10 @@ class BaseRNNEstimator(BaseEstimator):
         """On a fresh fit, learn from the images what the module needs (e.g. statistics)."""
         raise NotImplementedError
 
+    def _learn_targets(self, targets, weights) -> None:
+        """On a fresh fit, learn from the encoded targets and the per-sample weights (None
+        for equal weights) what the loss needs (e.g. class weights); nothing by default."""
+
     def _module_params(self) -> dict:
         """Keyword arguments of ``_module_class``; the fitted attributes are available."""
         raise NotImplementedError
@@ -292,6 +296,7 @@ class BaseRNNEstimator(BaseEstimator):
         targets = self._encode_targets(y, images, fitting=fresh, classes=classes)
         if fresh:
             self._learn_inputs(images)
+            self._learn_targets(targets, weights)
         dataset = self._make_dataset(images, targets, weights)
         seed = seed_from(self.random_state)
         with torch_threads(self.n_threads), seeded(seed, self._device):

@@ -116,7 +116,7 @@ class RNNImageClassifier(
         loss="cross_entropy",
         embedding_dim=None,
         n_tokens=None,
-        augment=False,
+        augment="auto",
         device="auto",
         n_threads=None,
         random_state=None,
@@ -312,10 +312,7 @@ class RNNImageClassifier(
                     f"loss='binary_cross_entropy' is for two classes, but y has "
                     f"{len(self.classes_)}; use loss='cross_entropy' for more."
                 )
-        encoded = self._encode_labels(y).astype(np.int64)
-        if fitting:
-            self._class_weight = self._class_weights(encoded)
-        return encoded
+        return self._encode_labels(y).astype(np.int64)
 
     def _n_outputs(self):
         return 1 if self.loss == "binary_cross_entropy" else len(self.classes_)

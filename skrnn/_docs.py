@@ -90,9 +90,10 @@ the weights of the best epoch.""",
     ),
     "n_iter_no_change": ("int", "Patience of early stopping, in epochs."),
     "class_weight": (
-        'dict, "balanced" or None',
+        'dict, "balanced", "balanced_sqrt" or None',
         """Weights per class in the loss, keyed by label; ``"balanced"`` weighs each class
-inversely to its frequency in the training targets.""",
+inversely to its frequency in the training targets, ``"balanced_sqrt"`` inversely to the
+square root of its frequency (a milder balance).""",
     ),
     "label_smoothing": (
         "float",
@@ -110,10 +111,12 @@ levels) and embed each id as a vector of this size before the recurrent layers."
         "Number of distinct ids for the embedding; inferred as ``X.max() + 1`` when None.",
     ),
     "augment": (
-        "bool or dict",
+        '"auto", bool or dict',
         """Random changes of every training batch, never at predict time: flips, shifts, zooms
 and intensity changes, applied to the images and their label masks together and seeded by
-``random_state``. False: none; True: ``{standard_augmentation}``; a dict chooses the options:
+``random_state``. False: none; True: ``{standard_augmentation}``; ``"auto"``: True for images
+at least 16 pixels high and wide (and pixel values, not ids), False for smaller ones, where a
+shift of a tenth is less than a pixel; a dict chooses the options:
 ``hflip`` / ``vflip`` (flip half the images left-right / upside down; leave them off for text
 and digits), ``shift`` (move each image by up to this share of its size), ``scale`` (zoom in or
 out by up to this share) and ``intensity`` (change contrast by up to this share and brightness

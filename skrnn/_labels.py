@@ -38,7 +38,7 @@ class ClassLabelsMixin:
 class LabelledTargetsMixin(ClassLabelsMixin):
     """Targets that are class labels: ``class_weight`` and ``partial_fit(classes=...)``."""
 
-    _class_weight_constraint: list = [dict, StrOptions({"balanced"}), None]
+    _class_weight_constraint: list = [dict, StrOptions({"balanced", "balanced_sqrt"}), None]
 
     def _require_two_classes(self, *, noun: str = "class", context: str = "") -> None:
         """Refuse to fit fewer than two classes; ``context`` ends the message."""
@@ -49,22 +49,38 @@ class LabelledTargetsMixin(ClassLabelsMixin):
             f"{type(self).__name__} needs at least two classes; y has {found}{context}."
         )
 
-    def _class_weights(self, encoded) -> list[float] | None:
+    def _learn_targets(self, targets, weights) -> None:
+        self._class_weight = self._class_weights(targets, weights)
+
+    def _class_weights(self, encoded, sample_weight=None) -> list[float] | None:
         """One loss weight per class from ``class_weight``, or None.
 
         ``encoded`` holds the class index of every training target; negative entries (ignored
-        pixels) do not count. ``"balanced"`` gives each class present ``n / (k * n_c)`` for
-        ``n`` targets in ``k`` classes, ``n_c`` of them in the class, as
-        :func:`sklearn.utils.class_weight.compute_class_weight` does; absent classes get 1.
+        pixels) do not count, and with ``sample_weight`` (one weight per sample) each target
+        counts with its sample's weight, so samples of weight 0 do not count either.
+        ``"balanced"`` gives each class present ``n / (k * n_c)`` for ``n`` targets in ``k``
+        classes, ``n_c`` of them in the class, as
+        :func:`sklearn.utils.class_weight.compute_class_weight` does, and ``"balanced_sqrt"``
+        the square root of that; absent classes get 1.
         """
         if self.class_weight is None:
             return None
         n_classes = len(self.classes_)
-        if isinstance(self.class_weight, str):  # "balanced"
-            counts = np.bincount(encoded[encoded >= 0].ravel(), minlength=n_classes)
+        if isinstance(self.class_weight, str):  # "balanced" or "balanced_sqrt"
+            labelled = encoded >= 0
+            if sample_weight is not None:
+                per_target = np.asarray(sample_weight, dtype=float).reshape(
+                    (-1,) + (1,) * (encoded.ndim - 1)
+                )
+                per_target = np.broadcast_to(per_target, encoded.shape)[labelled]
+            else:
+                per_target = None
+            counts = np.bincount(encoded[labelled], weights=per_target, minlength=n_classes)
             present = counts > 0
             weights = np.ones(n_classes)
             weights[present] = counts.sum() / (present.sum() * counts[present])
+            if self.class_weight == "balanced_sqrt":
+                weights = np.sqrt(weights)
             return weights.tolist()
         known = set(self.classes_.tolist())
         unknown = [label for label in self.class_weight if label not in known]

@@ -333,6 +333,10 @@ def load(path, *, device: str | None = None):
             f"it sets parameters {unknown} that {cls.__name__} of this skrnn version does not "
             f"have (the file was written by skrnn {model.get('skrnn_version')!r:.20}).",
         )
+    # Files written before a parameter existed describe the model without it: such a
+    # parameter takes the value that builds the model they hold, not today's default.
+    for name, value in getattr(cls, "_value_before_parameter_existed", {}).items():
+        params.setdefault(name, value)
     if device is not None:
         params["device"] = device
     else:

@@ -72,12 +72,14 @@ class ReNetLayer(nn.Module):
 class ReSegModel(nn.Module):
     """Images ``(B, H, W, C)`` to per-pixel class logits ``(B, K, H, W)``.
 
-    The image is standardised, padded to a multiple of ``patch_size``, cut into
-    non-overlapping patches and read by a stack of ReNet layers; a transposed convolution
-    whose kernel and stride are the patch size upsamples the result back to the pixel grid.
-    Each pixel's upsampled features, together with its own standardised values (a skip
-    connection that keeps edges sharp inside a patch), then go through a per-pixel classifier
-    (hidden ``head`` layers and a linear output).
+    The image is standardised and, with ``conv``, 3x3 convolutions compute local features of
+    every pixel, which are kept beside its values (ReSeg likewise sweeps convolutional
+    features). The result is padded to a multiple of ``patch_size``, cut into non-overlapping
+    patches and read by a stack of ReNet layers; a transposed convolution whose kernel and
+    stride are the patch size upsamples it back to the pixel grid. Each pixel's upsampled
+    features, together with its own values and local features (a skip connection that keeps
+    edges sharp inside a patch), then go through a per-pixel classifier (hidden ``head``
+    layers and a linear output).
 
     Parameters
     ----------
@@ -101,6 +103,9 @@ class ReSegModel(nn.Module):
         Features per pixel after the transposed convolution.
     head : sequence of int
         Widths of hidden per-pixel layers (1x1 convolutions with ReLU) before the output.
+    conv : sequence of int
+        Widths of 3x3 convolutions (with ReLU) computing local features before the sweeps;
+        ``()`` gives the module of files saved before this parameter existed.
     input_mean, input_std : sequence of float
         Per-channel statistics of the training images.
 
@@ -127,6 +132,7 @@ class ReSegModel(nn.Module):
         patch_size: Sequence[int] = (1, 1),
         upsample_size: int = 32,
         head: Sequence[int] = (),
+        conv: Sequence[int] = (),
         input_mean: Sequence[float] = (0.0,),
         input_std: Sequence[float] = (1.0,),
     ):
@@ -134,8 +140,16 @@ class ReSegModel(nn.Module):
         self.patch_size = tuple(int(p) for p in patch_size)
         ph, pw = self.patch_size
         self.standardize = Standardize(input_mean, input_std)
+        local: list[nn.Module] = []
+        channels = n_channels
+        for width in conv:
+            local += [nn.Conv2d(channels, int(width), 3, padding=1), nn.ReLU()]
+            channels = int(width)
+        self.local = nn.Sequential(*local)
+        if local:  # the pixels' own values stay beside their local features
+            channels += n_channels
         layers: list[nn.Module] = []
-        size = ph * pw * n_channels
+        size = ph * pw * channels
         for i, hidden in enumerate(layer_sizes(hidden_size, num_layers)):
             if i:
                 layers.append(nn.Dropout(dropout))
@@ -148,7 +162,7 @@ class ReSegModel(nn.Module):
             size, upsample_size, kernel_size=(ph, pw), stride=(ph, pw)
         )
         classifier: list[nn.Module] = []
-        width = upsample_size + n_channels
+        width = upsample_size + channels
         for hidden in head:
             classifier += [nn.Conv2d(width, int(hidden), 1), nn.ReLU()]
             width = int(hidden)
@@ -158,6 +172,9 @@ class ReSegModel(nn.Module):
     def forward(self, images):
         height, width = images.shape[1:3]
         pixels = self.standardize(images)
+        if len(self.local):
+            local = self.local(pixels.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+            pixels = torch.cat([pixels, local], dim=-1)
         # Padded with zeros (the training mean after standardising) so patches tile the image.
         patches = patch_grid(pixels, self.patch_size)
         features = self.dropout(self.sweeps(patches))

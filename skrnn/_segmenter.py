@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._augment import AugmentMixin
 from ._base import BaseRNNEstimator
@@ -23,6 +23,25 @@ _IGNORED = -1
 
 # Pixels per inference batch: bounds the memory of predict on large images.
 _INFERENCE_PIXELS = 1 << 22
+
+# patch_size="auto" keeps the sweep grid at most this many patches along each side.
+_AUTO_GRID_SIDE = 64
+
+
+def auto_patch_size(height: int, width: int) -> tuple[int, int]:
+    """The square patch of ``patch_size="auto"`` for images of ``height x width``: the
+    smallest power of two, at least 2, that makes the sweep grid at most ``_AUTO_GRID_SIDE``
+    patches along each side (2 up to 128 pixels, 4 up to 256, 8 up to 512, ...).
+
+    Examples
+    --------
+    >>> auto_patch_size(32, 32), auto_patch_size(180, 240), auto_patch_size(1024, 768)
+    ((2, 2), (4, 4), (16, 16))
+    """
+    side = 2
+    while max(height, width) > side * _AUTO_GRID_SIDE:
+        side *= 2
+    return (side, side)
 
 
 def _mean_iou_from_logits(y_true: np.ndarray, logits: np.ndarray) -> float:
@@ -58,15 +77,26 @@ above and to the left of it.""",
     ),
     dropout=("float", "Dropout between ReNet layers and before the upsampling."),
     patch_size=(
-        "int or tuple of int",
+        '"auto", int or tuple of int',
         """``(ph, pw)``: the sweeps read non-overlapping patches of this size, which makes them
 ``ph * pw`` times cheaper; the transposed convolution restores the full resolution. Images
-whose size is not a multiple of the patch size are padded and cropped back.""",
+whose size is not a multiple of the patch size are padded and cropped back. ``"auto"`` picks
+square patches from the training images' size: the smallest power of two, at least 2, that
+keeps the grid at most 64 patches along each side (2 for images up to 128 pixels, 4 up to
+256, 8 up to 512, ...), so the cost of the sweeps stays bounded on large photos. The chosen
+size is ``patch_size_``.""",
     ),
     head=(
         "tuple of int",
         """Widths of hidden layers of the per-pixel classifier, which reads each pixel's
 upsampled features together with the pixel's own values.""",
+    ),
+    conv=(
+        "tuple of int",
+        """Widths of 3x3 convolution layers (with ReLU) that compute local features of every
+pixel before the sweeps (texture, edges, colour contrasts). The sweeps and the per-pixel
+classifier read the last layer's features beside the pixel's own values. ``()`` sweeps over
+the pixel values alone.""",
     ),
     batch_size=("int", "Images per gradient step."),
     early_stopping=(
@@ -81,9 +111,11 @@ epoch. The history then also records the validation mean IoU, ``valid_iou``.""",
 :meth:`score`. Use it for void or "don't care" regions (e.g. ``255`` or ``-1``).""",
     ),
     class_weight=(
-        'dict, "balanced" or None',
+        'dict, "balanced", "balanced_sqrt" or None',
         """Weights per class in the loss, keyed by label; ``"balanced"`` weighs each class
-inversely to its share of the (non-ignored) training pixels.""",
+inversely to its share of the (non-ignored) training pixels, and ``"balanced_sqrt"`` (the
+default) inversely to the square root of that share: small classes (poles, signs, cells) get
+more weight without the large ones losing their boundaries. None weighs every pixel alike.""",
     ),
     label_smoothing=(
         "float",
@@ -101,9 +133,14 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
     (ReSeg, Visin et al. 2016). Images of other sizes than those seen in ``fit`` may be
     segmented.
 
-    The defaults (2x2 patches, two layers of bidirectional GRU sweeps of 32 units, 10 epochs)
-    reach a mean IoU of about 0.98 on ``make_shapes(n_samples=1000, image_size=32)`` in about
-    a minute on 2 CPU cores (see ``benchmarks/segmentation.py``).
+    Before the sweeps, two 3x3 convolutions compute local features of every pixel, which the
+    sweeps read in patches, beside the pixel values, and the per-pixel classifier reads again
+    beside the upsampled grid.
+    The defaults (two 3x3 convolutions of 16 and 32 channels, patches of 2x2 pixels on small
+    images and 4x4 on photos, two layers of bidirectional GRU sweeps of 32 units, a loss that
+    weighs classes by the inverse square root of their frequency, at least 1,200 gradient
+    steps of 8 images) are chosen on real photos: see ``benchmarks/camvid.py`` and
+    ``benchmarks/segmentation.py`` for their figures.
 
     Parameters
     ----------
@@ -117,6 +154,8 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         Values per training image (``H * W * C``).
     image_shape_ : tuple of int
         ``(H, W, C)`` of the training images.
+    patch_size_ : tuple of int
+        ``(ph, pw)``, the patch size of the sweeps (``patch_size`` resolved).
     net_ : skorch.NeuralNet
         The trained skorch net; ``net_.module_`` is the torch module
         (``skrnn._renet.ReSegModel``).
@@ -149,16 +188,25 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         **BaseRNNEstimator._parameter_constraints,
         "augment": AugmentMixin._augment_constraint,
         "bidirectional": ["boolean"],
-        "patch_size": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list, None],
+        "patch_size": [
+            StrOptions({"auto"}),
+            Interval(numbers.Integral, 1, None, closed="left"),
+            tuple,
+            list,
+            None,
+        ],
         "head": [tuple, list, None],
+        "conv": [tuple, list, None],
         "ignore_label": [numbers.Integral, None],
         "class_weight": LabelledTargetsMixin._class_weight_constraint,
         "label_smoothing": [Interval(numbers.Real, 0, 1, closed="left")],
     }
     _valid_score = ("valid_iou", _mean_iou_from_logits)
     _module_class = ReSegModel
+    # What model files saved before ``conv`` existed hold.
+    _value_before_parameter_existed = {"conv": ()}
     _base_epochs = 10
-    _min_updates = 300
+    _min_updates = 1200
     # What photographs and micrographs allow: mirrored scenes, framing, zoom and exposure.
     _standard_augmentation = {"hflip": True, "shift": 0.1, "scale": 0.15, "intensity": 0.1}
 
@@ -169,10 +217,11 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         num_layers=2,
         bidirectional=True,
         dropout=0.0,
-        patch_size=2,
+        patch_size="auto",
         head=(32,),
+        conv=(16, 32),
         max_epochs="auto",
-        batch_size=16,
+        batch_size=8,
         lr=1e-2,
         optimizer="adam",
         weight_decay=0.0,
@@ -182,7 +231,7 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         validation_fraction=0.1,
         n_iter_no_change=5,
         ignore_label=None,
-        class_weight=None,
+        class_weight="balanced_sqrt",
         label_smoothing=0.0,
         augment=False,
         device="auto",
@@ -199,6 +248,7 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         self.dropout = dropout
         self.patch_size = patch_size
         self.head = head
+        self.conv = conv
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -219,6 +269,10 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         self.verbose = verbose
         self.warm_start = warm_start
         self.callbacks = callbacks
+
+    @property
+    def patch_size_(self) -> tuple[int, int]:
+        return self._patch_size
 
     # ----------------------------------------------------------------- public API
     def fit(
@@ -349,6 +403,7 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
     def _check_params(self) -> None:
         super()._check_params()
         check_head(self.head)
+        check_head(self.conv, "conv")
 
     def _check_X(self, X, *, reset):
         shape = getattr(X, "shape", None)
@@ -371,11 +426,12 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
             )
         images = check_images(self, X, reset=reset, fixed_size=False)
         if reset:
-            self._patch_size = (
-                (1, 1)
-                if self.patch_size is None
-                else check_int_pair(self.patch_size, "patch_size", what="(ph, pw)")
-            )
+            if self.patch_size is None:
+                self._patch_size = (1, 1)
+            elif isinstance(self.patch_size, str):  # "auto"
+                self._patch_size = auto_patch_size(*images.shape[1:3])
+            else:
+                self._patch_size = check_int_pair(self.patch_size, "patch_size", what="(ph, pw)")
         return images
 
     def _check_masks(self, y, images) -> np.ndarray:
@@ -432,8 +488,6 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         encoded = np.searchsorted(self.classes_, masks).astype(dtype)
         if labelled is not None:
             encoded[~labelled] = _IGNORED
-        if fitting:
-            self._class_weight = self._class_weights(encoded)
         return encoded
 
     def _learn_inputs(self, images) -> None:
@@ -450,6 +504,7 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
             "dropout": self.dropout,
             "patch_size": self._patch_size,
             "head": check_head(self.head),
+            "conv": check_head(self.conv, "conv"),
             "input_mean": self._input_mean,
             "input_std": self._input_std,
         }

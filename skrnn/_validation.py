@@ -213,13 +213,15 @@ def check_hidden_size(hidden_size, num_layers: int):
     return tuple(int(h) for h in hidden_size)
 
 
-def check_head(head) -> tuple[int, ...]:
+def check_head(head, name: str = "head") -> tuple[int, ...]:
     """Validate a ``head`` parameter (widths of hidden layers); return a tuple of ints.
 
     Parameters
     ----------
     head : sequence of int or None
         Widths of hidden layers; None means none.
+    name : str, default="head"
+        The parameter's name, for the error message.
 
     Returns
     -------
@@ -233,5 +235,5 @@ def check_head(head) -> tuple[int, ...]:
     if head is None:
         return ()
     if not all(is_int(width) and width >= 1 for width in head):
-        raise ValueError(f"head must be a tuple of positive ints, got {head!r}.")
+        raise ValueError(f"{name} must be a tuple of positive ints, got {head!r}.")
     return tuple(int(width) for width in head)

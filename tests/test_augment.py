@@ -99,6 +99,27 @@ def test_ids_cannot_be_augmented():
         clf.fit(tokens, np.arange(20) % 2)
 
 
+@pytest.mark.parametrize(
+    "shape, params, augmented",
+    [
+        ((16, 20), {}, True),  # large enough: the classifier's standard shifts and zooms
+        ((8, 8), {}, False),  # the digits: a tenth of a side is less than a pixel
+        ((15, 40), {}, False),
+        ((16, 16), {"embedding_dim": 3}, False),  # ids are not augmented, and no error
+    ],
+)
+def test_auto_augments_images_large_enough_for_it(shape, params, augmented):
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 5, size=(12, *shape))
+    clf = RNNImageClassifier(hidden_size=4, max_epochs=1, n_threads=1, **params)
+    assert clf.augment == "auto"
+    clf.fit(X, np.arange(12) % 2)
+    augmenter = clf._augmenter()
+    assert (augmenter is not None) == augmented
+    if augmented:
+        assert (augmenter.shift, augmenter.scale, augmenter.hflip) == (0.1, 0.1, False)
+
+
 class RecordBatches(Callback):
     """Keeps the inputs of every training and validation batch."""
 

@@ -34,6 +34,7 @@ def test_legacy_regressor_predicts_as_saved(expected):
 def test_legacy_segmenter_predicts_as_saved(expected):
     seg = skrnn.load(DATA / "legacy_segmenter.skrnn")
     assert isinstance(seg, skrnn.RNNSegmenter)
+    assert seg.conv == ()  # saved before the parameter existed: no local convolutions
     np.testing.assert_allclose(seg.predict_proba(expected["shapes"]),
                                expected["segmenter_proba"], rtol=1e-5, atol=1e-6)
 

@@ -105,8 +105,9 @@ def test_a_cell_factory_works(shapes):
 
     seg = RNNSegmenter(**{**TINY, "cell": make_cell, "num_layers": 1}).fit(X[:8], Y[:8])
     assert seg.predict(X[:2]).shape == (2, 16, 16)
-    # One layer: a vertical sweep over 2x2 patches, then a horizontal one over its output.
-    assert calls == [4, 16]
+    # One layer: a vertical sweep over 2x2 patches of each pixel's value and its 32 local
+    # features, then a horizontal one over its output.
+    assert calls == [2 * 2 * (1 + 32), 16]
 
 
 def test_original_label_values_and_dtype_are_kept():
@@ -165,6 +166,59 @@ def test_patches_that_do_not_tile_the_image(patch_size, shapes):
     X, Y = shapes  # 16x16 images: not a multiple of 3
     seg = RNNSegmenter(**{**TINY, "patch_size": patch_size, "max_epochs": 1}).fit(X[:8], Y[:8])
     assert seg.predict(X[:2, :15, :11]).shape == (2, 15, 11)
+
+
+@pytest.mark.parametrize(
+    "shape, expected", [((16, 16), (2, 2)), ((40, 129), (4, 4)), ((257, 8), (8, 8))]
+)
+def test_auto_patches_keep_the_sweep_grid_small(shape, expected):
+    """patch_size="auto" picks the patch from the training images' size, and predict keeps it
+    for images of other sizes."""
+    rng = np.random.default_rng(0)
+    X = rng.random((2, *shape))
+    Y = (X > 0.5).astype(int)
+    seg = RNNSegmenter(**{**TINY, "patch_size": "auto", "max_epochs": 1}).fit(X, Y)
+    assert seg.patch_size_ == expected
+    assert seg.net_.module_.patch_size == expected
+    assert seg.predict(rng.random((1, 9, 7))).shape == (1, 9, 7)
+
+
+def test_fixed_patches_are_kept_as_given(fitted):
+    assert fitted.patch_size_ == (2, 2)
+    with pytest.raises(AttributeError):
+        _ = RNNSegmenter().patch_size_
+
+
+def test_the_local_convolutions_feed_the_sweeps_and_the_classifier():
+    model = ReSegModel(n_channels=3, n_outputs=2, cell="gru", hidden_size=4, num_layers=1,
+                       bidirectional=True, dropout=0.0, patch_size=(2, 2), conv=(5, 6))
+    widths = [layer.out_channels for layer in model.local if isinstance(layer, torch.nn.Conv2d)]
+    assert widths == [5, 6]
+    # The upsampled grid, the pixel's values and its local features.
+    assert model.classifier[0].in_channels == 32 + 3 + 6
+    assert model(torch.rand(2, 7, 9, 3)).shape == (2, 2, 7, 9)
+    # Without convolutions the module is the one of files saved before they existed.
+    plain = ReSegModel(n_channels=3, n_outputs=2, cell="gru", hidden_size=4, num_layers=1,
+                       bidirectional=True, dropout=0.0)
+    assert not any(key.startswith("local") for key in plain.state_dict())
+
+
+def test_a_pixel_sees_its_neighbours_through_the_convolutions():
+    """With one-way sweeps a pixel sees nothing below or right of it, except through the
+    3x3 convolutions: one layer of them reaches one pixel further."""
+    torch.manual_seed(0)
+    common = dict(n_channels=1, n_outputs=2, cell="gru", hidden_size=4, num_layers=1,
+                  bidirectional=False, dropout=0.0)
+    images = torch.rand(1, 6, 6, 1, requires_grad=True)
+    ReSegModel(**common, conv=(3,))(images)[0, :, 2, 2].sum().backward()
+    assert images.grad[0, 3, 3, 0] != 0  # the pixel below and right of (2, 2)
+    assert images.grad[0, 4, 4, 0] == 0  # two pixels away: out of reach
+
+
+def test_a_bad_conv_is_a_clear_error(shapes):
+    X, Y = shapes
+    with pytest.raises(ValueError, match=r"conv must be a tuple of positive ints, got \(8, 0\)"):
+        RNNSegmenter(**{**TINY, "conv": (8, 0)}).fit(X, Y)
 
 
 # ----------------------------------------------------------------- the sklearn tools
@@ -261,11 +315,25 @@ def test_class_weight_favours_the_weighted_class():
     X, Y = bright_pixel_task(n=24)
     X = X + np.random.default_rng(1).normal(0, 0.6, X.shape)  # make the classes overlap
     params = {**TINY, "head": (), "max_epochs": 3, "batch_size": 4}
-    plain = RNNSegmenter(**params).fit(X, Y)
+    plain = RNNSegmenter(**params, class_weight=None).fit(X, Y)
     weighted = RNNSegmenter(**params, class_weight={1: 10.0}).fit(X, Y)
     balanced = RNNSegmenter(**params, class_weight="balanced").fit(X, Y)
+    mild = RNNSegmenter(**params).fit(X, Y)  # the default, "balanced_sqrt"
     assert (weighted.predict(X) == 1).sum() > (plain.predict(X) == 1).sum()
     assert (balanced.predict(X) == 1).sum() > (plain.predict(X) == 1).sum()
+    assert (mild.predict(X) == 1).sum() > (plain.predict(X) == 1).sum()
+
+
+def test_balanced_weights_count_the_labelled_pixels_and_sqrt_softens_them(shapes):
+    X, Y = shapes
+    Y = Y.copy()
+    Y[:, :2] = 255  # ignored pixels do not count
+    params = {**TINY, "max_epochs": 1, "ignore_label": 255}
+    balanced = RNNSegmenter(**params, class_weight="balanced").fit(X, Y)
+    mild = RNNSegmenter(**params, class_weight="balanced_sqrt").fit(X, Y)
+    counts = np.bincount(Y[Y != 255])
+    np.testing.assert_allclose(balanced._class_weight, counts.sum() / (4 * counts))
+    np.testing.assert_allclose(mild._class_weight, np.sqrt(balanced._class_weight))
 
 
 def test_weights_decide_which_images_the_model_learns_from():

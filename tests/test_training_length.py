@@ -15,8 +15,9 @@ from skrnn.datasets import load_digits_images
         (RNNImageClassifier(), 3, 1000),  # one step an epoch: capped at 1000 epochs
         (RNNImageRegressor(batch_size=10), 100, 100),
         (RNNImageGenerator(), 1797, 30),
-        (RNNSegmenter(), 1000, 10),  # make_shapes: 63 steps an epoch
-        (RNNSegmenter(), 20, 150),  # 20 large images: 2 steps an epoch, 300 steps
+        (RNNSegmenter(), 1000, 10),  # make_shapes: 125 steps an epoch
+        (RNNSegmenter(), 367, 27),  # CamVid's photos: 46 steps an epoch, 1,200 steps
+        (RNNSegmenter(), 20, 400),  # 20 large images: 3 steps an epoch
         (RNNSegmenter(max_epochs=7), 20, 7),  # an int is an int
     ],
 )
