@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 from numpy.typing import ArrayLike
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -23,6 +24,9 @@ _IGNORED = -1
 
 # Pixels per inference batch: bounds the memory of predict on large images.
 _INFERENCE_PIXELS = 1 << 22
+# On the CPU fewer: a batch's activations then stay in the caches, and one 180x240 photo at a
+# time predicts about 1.5 times as fast as eight.
+_CPU_INFERENCE_PIXELS = 1 << 16
 
 # patch_size="auto" keeps the sweep grid at most this many patches along each side.
 _AUTO_GRID_SIDE = 64
@@ -521,7 +525,8 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         # Also bound the pixels per batch, below a training batch if need be: images at
         # predict time may be much larger than the training images.
         pixels = max(1, int(values_per_image) // self.image_shape_[2])
-        most = max(1, _INFERENCE_PIXELS // pixels)
+        on_cpu = torch.device(self.net_.device).type == "cpu"
+        most = max(1, (_CPU_INFERENCE_PIXELS if on_cpu else _INFERENCE_PIXELS) // pixels)
         return min(super()._inference_batch_size(values_per_image), most)
 
     def __sklearn_tags__(self):

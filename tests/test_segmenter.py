@@ -150,13 +150,18 @@ def test_predicts_on_images_of_another_size(fitted, size):
     assert fitted.predict_proba(X).shape == (3, *size, 4)
 
 
+def test_photos_are_predicted_one_at_a_time_on_the_cpu(fitted):
+    assert fitted._inference_batch_size(180 * 240) == 1  # one grey 180x240 photo
+    assert fitted._inference_batch_size(32 * 32) == 64  # 65,536 pixels a batch
+
+
 def test_large_images_are_predicted_a_few_at_a_time(fitted, monkeypatch):
     """The pixels per inference batch are bounded, below a training batch if need be."""
     from skrnn import _segmenter as segmenter
 
     X = np.random.default_rng(0).random((5, 24, 24))
     whole = fitted.predict_proba(X)
-    monkeypatch.setattr(segmenter, "_INFERENCE_PIXELS", 2 * 24 * 24)
+    monkeypatch.setattr(segmenter, "_CPU_INFERENCE_PIXELS", 2 * 24 * 24)
     assert fitted._inference_batch_size(24 * 24) == 2
     np.testing.assert_allclose(fitted.predict_proba(X), whole, rtol=1e-5, atol=1e-6)
 
