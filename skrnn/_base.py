@@ -419,7 +419,8 @@ class BaseRNNEstimator(BaseEstimator):
         Parameters
         ----------
         path : str, os.PathLike or binary file object
-            Where to write; an existing file is replaced once the new one is complete.
+            Where to write; an existing file is replaced once the new one is complete. A new
+            file gets the permissions of any new file (``0o666`` less the umask).
 
         Raises
         ------

@@ -280,8 +280,6 @@ def _check_params(estimator, grid: list[dict]) -> None:
     from sklearn.base import clone
     from sklearn.utils._param_validation import InvalidParameterError
 
-    from .cells import get_cell
-
     known = estimator.get_params()
     for params in grid:
         for name in params:
@@ -292,9 +290,10 @@ def _check_params(estimator, grid: list[dict]) -> None:
                 )
         candidate = clone(estimator).set_params(**params)
         try:
-            candidate._validate_params()
-            get_cell(candidate.cell)
-        except (InvalidParameterError, ValueError, KeyError) as error:
+            # The estimator's own checks: types and ranges, cells, and the values fit refuses
+            # (e.g. hidden_size=(0,)), so none of them ends in a traceback.
+            candidate._check_params()
+        except (InvalidParameterError, ValueError, TypeError, KeyError) as error:
             message = str(error.args[0]) if error.args else str(error)
             raise UsageError(" ".join(message.split())) from None
 

@@ -162,6 +162,8 @@ def save_model(estimator, path) -> None:
     # Write next to the target and rename, so an interrupted save never leaves half a file.
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
     try:
+        # mkstemp makes the file private (0600); the model gets the mode of any new file.
+        os.chmod(temporary, 0o666 & ~_umask())
         with os.fdopen(handle, "wb") as file:
             file.write(buffer.getvalue())
         os.replace(temporary, path)
@@ -169,6 +171,13 @@ def save_model(estimator, path) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it, as the os module offers no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _file_error(source: str, problem: str) -> ModelFileError:

@@ -175,6 +175,8 @@ def test_segmenter_train_and_predict_masks(shapes_npz, tmp_path):
         (["cv", "{digits}", "--cells", "rnn", "cnn"], "cnn"),
         (["cv", "{digits}", "--param", "hidden_size=-3"], "hidden_size"),
         (["train", "{digits}", "--param", "hidden_size=4,8"], "has 2 values"),
+        (["train", "{digits}", "--param", "hidden_size=(0,)"], "positive ints, got (0,)"),
+        (["train", "{digits}", "--param", "head=(8, -1)"], "head must be a tuple"),
         (["train", "{text}"], "is not an .npz file or a folder"),
         (["predict", "{text}", "{digits}"], "Cannot load the model"),
         (["predict", "nomodel.skrnn", "{digits}"], "does not exist"),

@@ -66,6 +66,17 @@ def saved(request, tmp_path_factory):
     return estimator, path
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_saved_files_follow_the_umask(saved, tmp_path, umask):
+    estimator, _ = saved
+    before = os.umask(umask)
+    try:
+        estimator.save(tmp_path / "model.skrnn")
+    finally:
+        os.umask(before)
+    assert (tmp_path / "model.skrnn").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_a_loaded_model_predicts_exactly_as_the_saved_one(saved):
     estimator, path = saved
     loaded = skrnn.load(path)
