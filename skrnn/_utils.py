@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from collections.abc import Iterator
 
 import joblib
@@ -71,6 +72,14 @@ def allowed_cpu_count() -> int:
     return joblib.cpu_count(only_physical_cores=False)
 
 
+# torch's thread count is one setting of the whole process: calls that overlap in several
+# Python threads (predictions served from a thread pool) share it. The first to enter records
+# the caller's setting and the last to leave restores it.
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_before = 1
+
+
 @contextlib.contextmanager
 def torch_threads(n_threads: int | None) -> Iterator[None]:
     """Run the body with ``n_threads`` intra-op torch threads, restoring the old value after.
@@ -78,19 +87,26 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
     ``None`` keeps torch's own setting, which already honours ``OMP_NUM_THREADS`` and the
     limits that joblib's worker processes set, so parallel searches do not oversubscribe --
     but never more threads than :func:`allowed_cpu_count`: torch counts the cores it may run
-    on, not a container's CPU quota.
+    on, not a container's CPU quota. Bodies running at once in several Python threads share
+    the setting, and the caller's value comes back when the last of them ends.
     """
-    previous = torch.get_num_threads()
-    if n_threads is None:
-        n_threads = min(previous, allowed_cpu_count())
-    if n_threads == previous:
-        yield
-        return
-    torch.set_num_threads(n_threads)
+    global _threads_users, _threads_before
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_before = torch.get_num_threads()
+        _threads_users += 1
+        wanted = (
+            min(_threads_before, allowed_cpu_count()) if n_threads is None else int(n_threads)
+        )
+        if torch.get_num_threads() != wanted:
+            torch.set_num_threads(wanted)
     try:
         yield
     finally:
-        torch.set_num_threads(previous)
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0 and torch.get_num_threads() != _threads_before:
+                torch.set_num_threads(_threads_before)
 
 
 @contextlib.contextmanager
