@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from skrnn.datasets import load_digits_images
 
@@ -29,3 +30,12 @@ def images(n=20, height=6, width=5, channels=None, dtype=np.float32, seed=0):
     if dtype == np.uint8:
         return rng.integers(0, 256, size=shape, dtype=np.uint8)
     return rng.random(shape).astype(dtype)
+
+
+@pytest.fixture
+def caller_threads():
+    """The caller runs torch with 4 threads, whatever this machine has; restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)
+    yield 4
+    torch.set_num_threads(before)

@@ -68,15 +68,6 @@ class RecordThreads(Callback):
         self.seen.add(torch.get_num_threads())
 
 
-@pytest.fixture
-def caller_threads():
-    """The caller runs torch with 4 threads, whatever this machine has; restored after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(4)
-    yield 4
-    torch.set_num_threads(before)
-
-
 def fake_cpu_count(monkeypatch, count):
     """Make joblib (and so skrnn) see ``count`` usable cores, as a container's quota would."""
     monkeypatch.setattr(joblib, "cpu_count", lambda only_physical_cores=False: count)

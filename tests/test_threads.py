@@ -23,14 +23,6 @@ def digits():
     return X[:200], y[:200]
 
 
-@pytest.fixture
-def caller_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(3)
-    yield 3
-    torch.set_num_threads(before)
-
-
 def test_concurrent_predict_proba_equals_serial(digits, caller_threads):
     """Dropout is active in training only: predictions from 8 threads must not see it, and
     the caller's torch thread count comes back afterwards."""
