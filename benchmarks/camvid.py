@@ -63,13 +63,13 @@ PALETTE = np.array(
 PIXELS_PER_IMAGE = 600
 
 
-def pixel_features(images):
-    """scikit-image's multiscale intensity, edge and texture features of every pixel."""
+def pixel_features(image):
+    """scikit-image's multiscale intensity, edge and texture features of every pixel of one
+    photo, as rows ``(H * W, n_features)``."""
     from skimage.feature import multiscale_basic_features
 
-    return np.stack(
-        [multiscale_basic_features(image, channel_axis=-1).astype(np.float32) for image in images]
-    )
+    features = multiscale_basic_features(image, channel_axis=-1).astype(np.float32)
+    return features.reshape(-1, features.shape[-1])
 
 
 def fit_forest(images, masks, random_state):
@@ -79,10 +79,9 @@ def fit_forest(images, masks, random_state):
     rng = np.random.default_rng(random_state)
     rows, labels = [], []
     for image, mask in zip(images, masks, strict=True):
-        features = pixel_features(image[np.newaxis])[0]
         labelled = np.flatnonzero(mask.ravel() != VOID)
         chosen = rng.choice(labelled, min(PIXELS_PER_IMAGE, len(labelled)), replace=False)
-        rows.append(features.reshape(-1, features.shape[-1])[chosen])
+        rows.append(pixel_features(image)[chosen])
         labels.append(mask.ravel()[chosen])
     forest = RandomForestClassifier(
         n_estimators=100, max_depth=16, n_jobs=-1, random_state=random_state
@@ -91,12 +90,9 @@ def fit_forest(images, masks, random_state):
 
 
 def predict_forest(forest, images):
-    masks = []
-    for image in images:
-        features = pixel_features(image[np.newaxis])[0]
-        flat = features.reshape(-1, features.shape[-1])
-        masks.append(forest.predict(flat).reshape(image.shape[:2]))
-    return np.stack(masks)
+    return np.stack(
+        [forest.predict(pixel_features(image)).reshape(image.shape[:2]) for image in images]
+    )
 
 
 def save_figure(path, images, truth, rows):
