@@ -6,11 +6,29 @@ skrnn[images]``). The loaders are re-exported from :mod:`skrnn.datasets`.
 Masks are where real files go wrong, so they get the most care here: JPEG smears each label
 into nearby values (``mask_values`` / ``mask_threshold`` snap them back), colour-coded masks
 need a ``palette``, and palette ("P" mode) PNGs keep their indices.
+
+Folders from the wild hold more than clean images, and every file is read the same way:
+
+- EXIF orientation is applied to images and masks alike, so a photo comes back as a viewer
+  shows it and stays aligned with its mask.
+- Photos: 16-bit grey files keep their high byte (65535 is 255, as Pillow reads 16-bit colour
+  PNGs; Pillow's own conversion would clip every value above 255 to white), palette files
+  their palette's colours, CMYK JPEGs become RGB, 1-bit files 0 and 255, and alpha is dropped
+  (each pixel keeps its stored colour, as torchvision's and Keras' loaders do).
+- Masks: grey levels, 16-bit values, palette indices and 1-bit values (0 and 1) are the labels
+  as stored; an alpha channel is dropped.
+- Hidden files (``.DS_Store``, macOS's ``._photo.jpg``), macOS's ``__MACOSX`` folder and files
+  that are not images by name (``Thumbs.db``, ``notes.txt``) are ignored.
+- A file that cannot be read (empty, truncated, damaged, or larger than Pillow's
+  decompression-bomb limit) is an error that names it and says why; ``skip_errors=True``
+  leaves such files out instead, lists them in a :class:`SkippedFilesWarning` and, for the
+  folder loaders, in the Bunch's ``skipped``.
 """
 
 from __future__ import annotations
 
 import numbers
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,11 +38,16 @@ from sklearn.utils import Bunch
 
 from ._docs import fill_doc
 from ._validation import check_int_pair, is_int
+from .exceptions import SkippedFilesWarning
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 COLOR_MODES = ("auto", "grayscale", "rgb")
 # Pillow's names of the lossy formats among IMAGE_SUFFIXES (a camera's JPEG may read as MPO).
 LOSSY_FORMATS = frozenset({"JPEG", "MPO"})
+# Grey modes of more than 8 bits (Pillow reads a 16-bit grey PNG as "I;16", older Pillow as "I").
+_WIDE_GREY_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
+# Folders that are never classes: macOS's copy of a zip's resource files (besides dot folders).
+_IGNORED_FOLDERS = frozenset({"__MACOSX"})
 # Modes whose pixel values are labels as they are: grey levels, or palette indices.
 _LABEL_MODES = frozenset({"L", "LA", "P", "PA", "1", "I", "I;16", "I;16L", "I;16B"})
 _GREY_MODES = frozenset({"L", "LA", "1", "I", "I;16", "I;16L", "I;16B", "F"})
@@ -71,32 +94,128 @@ def _check_color_mode(color_mode) -> str:
     return color_mode
 
 
+def _check_skip_errors(skip_errors) -> bool:
+    if not isinstance(skip_errors, (bool, np.bool_)):
+        raise ValueError(
+            "skip_errors must be True (leave out the files that cannot be read, with a "
+            f"warning) or False (stop at the first), got {skip_errors!r}."
+        )
+    return bool(skip_errors)
+
+
+def _is_hidden(path: Path) -> bool:
+    """Dot files (``.DS_Store``, macOS's ``._photo.jpg``) and macOS's ``__MACOSX`` folder."""
+    return path.name.startswith(".") or path.name in _IGNORED_FOLDERS
+
+
 def image_files(folder) -> list[Path]:
-    """The image files directly in ``folder`` (by suffix, case-insensitive), sorted by name."""
+    """The image files directly in ``folder``, sorted by name.
+
+    A file is an image by its suffix (one of ``IMAGE_SUFFIXES``, in any case). Hidden files are
+    left out: ``.DS_Store``, and the ``._photo.jpg`` files that macOS writes beside each file
+    on some drives, which end in ``.jpg`` but hold no image.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from skrnn._folders import image_files
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ["b.JPG", "a.png", "._a.png", ".DS_Store", "notes.txt"]:
+    ...     _ = (folder / name).write_bytes(b"")
+    >>> [path.name for path in image_files(folder)]
+    ['a.png', 'b.JPG']
+    """
     folder = Path(folder)
     return sorted(
         path
         for path in folder.iterdir()
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+        if path.is_file() and not _is_hidden(path) and path.suffix.lower() in IMAGE_SUFFIXES
     )
 
 
-def _read_file(path: Path, size, resample, prepare) -> tuple[np.ndarray, bool]:
-    """One file as an array, after ``prepare(image)`` picks its mode, resized to ``size``.
+class _BadFile(ValueError):
+    """A file that cannot be loaded; ``skip_errors=True`` leaves it out, giving ``reason``."""
 
-    Also returns whether the file's format is lossy.
+    def __init__(self, message: str, path: Path, reason: str):
+        super().__init__(f"{message} Or pass skip_errors=True to leave it out and load the rest.")
+        self.path, self.reason = path, reason
+
+
+# Pillow's format of each suffix, for saying what a file should have held.
+_FORMAT_NAMES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP"}
+
+
+def _why_unreadable(path: Path, error: Exception, Image) -> str:
+    """Why Pillow could not read ``path``, and what to do, as one or two sentences."""
+    if isinstance(error, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        pixels = int(found[1]) if found else None
+        return (
+            f"it has {f'{pixels:,}' if pixels else 'more'} pixels, more than "
+            f"PIL.Image.MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS:,}, the limit Pillow sets "
+            "against decompression bombs (small files that decode to gigabytes). If you trust "
+            "the file, raise the limit before loading (PIL.Image.MAX_IMAGE_PIXELS = "
+            f"{pixels or 'N'}, or None for no limit), or shrink the file."
+        )
+    if isinstance(error, MemoryError):
+        return "there is not enough memory to decode it; shrink the file or free memory."
+    if isinstance(error, (FileNotFoundError, PermissionError)):
+        return f"it cannot be opened ({error.strerror or error})."
+    expected = f"a {_FORMAT_NAMES.get(path.suffix.lower(), 'image')} image, as its name says"
+    try:
+        empty = path.stat().st_size == 0
+    except OSError:
+        empty = False
+    if empty:
+        return f"the file is empty (0 bytes); expected {expected}. Replace or delete it."
+    if isinstance(error, Image.UnidentifiedImageError):
+        return (
+            f"Pillow does not recognise its contents; expected {expected}. It is damaged or "
+            "another kind of file: replace or delete it."
+        )
+    if "truncated" in str(error):
+        return (
+            "the file is truncated: it ends before its image data does (an interrupted "
+            "download or copy?). Replace it with a complete copy, or delete it."
+        )
+    return (
+        f"it is damaged or in a form Pillow cannot decode ({error}); expected {expected}. "
+        "Replace or delete it."
+    )
+
+
+def _unreadable(path: Path, reason: str) -> _BadFile:
+    return _BadFile(f"Cannot read the image file {path}: {reason}", path, reason)
+
+
+def _read_file(path: Path, size, resample, prepare) -> tuple[np.ndarray, bool]:
+    """One file as an array, upright, after ``prepare(image)`` picks its mode, at ``size``.
+
+    Also returns whether the file's format is lossy. Any failure is a ``_BadFile`` that says
+    why.
     """
     Image = _pillow()
+    from PIL import ImageOps
+
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            # From its pixel limit to twice it, Pillow only warns and then decodes the file;
+            # refuse it there too, before decoding, instead of allocating gigabytes.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
             image.load()
             lossy = image.format in LOSSY_FORMATS
+            # Cameras store the sensor's rows and an EXIF tag that says how to turn them; a
+            # mask drawn over the photo as shown must meet the photo as shown.
+            ImageOps.exif_transpose(image, in_place=True)
             image = prepare(image)
             if size is not None and image.size != (size[1], size[0]):
                 image = image.resize((size[1], size[0]), resample=resample)
             return np.asarray(image), lossy
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ValueError(f"Cannot read the image file {path}: {error}") from error
+    except Exception as error:  # any failure to decode is about this file: name it
+        raise _unreadable(path, _why_unreadable(path, error, Image)) from error
 
 
 def _is_colour(image) -> bool:
@@ -109,10 +228,27 @@ def _is_colour(image) -> bool:
     return True
 
 
+def _eight_bit(image):
+    """A grey image of more than 8 bits as "L", by the high byte of each value.
+
+    That is how Pillow reads 16-bit colour PNGs, so 16-bit grey and colour files agree and
+    65535 becomes 255; Pillow's own conversion clips every value above 255 to 255 instead.
+    """
+    if image.mode not in _WIDE_GREY_MODES:
+        return image
+    values = np.clip(np.asarray(image).astype(np.int64), 0, 2**16 - 1) >> 8
+    return _pillow().fromarray(values.astype(np.uint8))
+
+
 def _read_image(path: Path, color_mode: str, size) -> np.ndarray:
-    """One image as uint8 ``(H, W)`` or ``(H, W, 3)``; ``"auto"`` follows the file."""
+    """One image as uint8 ``(H, W)`` or ``(H, W, 3)``; ``"auto"`` follows the file.
+
+    Alpha is dropped (Pillow's conversion keeps each pixel's stored colour), palettes give
+    their colours, CMYK becomes RGB and 16-bit grey its high byte.
+    """
 
     def prepare(image):
+        image = _eight_bit(image)
         if color_mode == "auto":
             return image.convert("RGB" if _is_colour(image) else "L")
         return image.convert("RGB" if color_mode == "rgb" else "L")
@@ -143,11 +279,104 @@ def _stack_images(arrays: list[np.ndarray], paths: list[Path], what: str) -> np.
     return np.stack(arrays)
 
 
-def read_images(files, *, image_size=None, color_mode: str = "auto") -> np.ndarray:
+# At most this many skipped files are written out in the warning; the rest are counted.
+_LISTED_SKIPS = 5
+
+
+class _Skipped(dict):
+    """The files left out by ``skip_errors=True``, each mapped to the reason.
+
+    ``add`` raises the error instead when ``skip_errors`` is False, so every loader handles a
+    bad file in one line.
+    """
+
+    def __init__(self, skip_errors: bool):
+        super().__init__()
+        self.skip_errors = skip_errors
+
+    def add(self, error: _BadFile) -> None:
+        if not self.skip_errors:
+            raise error
+        self[str(error.path)] = error.reason
+
+    def _count(self) -> str:
+        folders = sum(Path(name).is_dir() for name in self)
+        counts = [(len(self) - folders, "file"), (folders, "folder")]
+        return " and ".join(f"{n} {noun}{'s' * (n > 1)}" for n, noun in counts if n)
+
+    def report(self, n_loaded: int, where, listed_in: str) -> None:
+        """Warn about the files left out; with no image loaded at all, raise instead."""
+        if not self:
+            return
+        if n_loaded == 0:
+            name, reason = next(iter(self.items()))
+            raise ValueError(
+                f"No image in {where} could be loaded; skip_errors=True left out all "
+                f"{self._count()}. The first, {name}: {reason}"
+            )
+        lines = [f"{name}: {reason}" for name, reason in list(self.items())[:_LISTED_SKIPS]]
+        if len(self) > _LISTED_SKIPS:
+            lines.append(f"... and {len(self) - _LISTED_SKIPS} more")
+        warnings.warn(
+            SkippedFilesWarning(
+                f"skip_errors=True left out {self._count()} that could not be loaded from "
+                f"{where} ({n_loaded} image{'s' * (n_loaded != 1)} loaded); {listed_in} maps "
+                "each to its reason:\n  " + "\n  ".join(lines),
+                self,
+            ),
+            stacklevel=3,
+        )
+
+
+SKIP_ERRORS_DOC = """skip_errors : bool, default=False
+        What to do with a file that cannot be read (empty, truncated, damaged, or past
+        Pillow's decompression-bomb limit). False stops with an error that names it and says
+        why. True leaves it out, loads the rest, and issues one
+        :class:`~skrnn.exceptions.SkippedFilesWarning` that lists the files left out; the
+        warning's ``skipped`` attribute maps each to its reason."""
+
+
+@fill_doc(skip_errors=SKIP_ERRORS_DOC)
+def _read_each(files, color_mode, size, skipped) -> tuple[list[np.ndarray], list[Path]]:
+    """The images of ``files`` that can be read and their files; the others go to ``skipped``
+    (which raises at once unless ``skip_errors``)."""
+    images, read = [], []
+    for file in files:
+        try:
+            images.append(_read_image(file, color_mode, size))
+        except _BadFile as error:
+            skipped.add(error)
+        else:
+            read.append(file)
+    return images, read
+
+
+def read_images(
+    files,
+    *,
+    image_size: int | tuple[int, int] | None = None,
+    color_mode: str = "auto",
+    skip_errors: bool = False,
+) -> np.ndarray:
     """Read a list of image files into one uint8 array ``(n, H, W)`` or ``(n, H, W, 3)``.
 
-    Parameters are as in :func:`load_image_folder`; the files must have one size unless
-    ``image_size`` is given.
+    ``image_size`` and ``color_mode`` are as in :func:`load_image_folder`; the files must have
+    one size unless ``image_size`` is given.
+
+    Parameters
+    ----------
+    files : list of str or path-like
+        The image files, read in this order.
+    image_size : int or tuple of int, default=None
+        ``(height, width)`` to resize to, or None to keep the files' one size.
+    color_mode : {"auto", "grayscale", "rgb"}, default="auto"
+        As in :func:`load_image_folder`.
+    {skip_errors}
+        The array then has one image per file read, in order, without the files left out.
+
+    Returns
+    -------
+    images : ndarray of uint8
 
     Examples
     --------
@@ -163,11 +392,14 @@ def read_images(files, *, image_size=None, color_mode: str = "auto") -> np.ndarr
     """
     color_mode = _check_color_mode(color_mode)
     size = _check_image_size(image_size)
+    skip_errors = _check_skip_errors(skip_errors)
     files = [Path(file) for file in files]
     if not files:
         raise ValueError("No image files were given.")
-    images = [_read_image(file, color_mode, size) for file in files]
-    return _stack_images(images, files, "images")
+    skipped = _Skipped(skip_errors)
+    images, read = _read_each(files, color_mode, size, skipped)
+    skipped.report(len(images), "the files given", "the warning's `skipped`")
+    return _stack_images(images, read, "images")
 
 
 COLOR_MODE_DOC = """color_mode : {"auto", "grayscale", "rgb"}, default="auto"
@@ -175,22 +407,51 @@ COLOR_MODE_DOC = """color_mode : {"auto", "grayscale", "rgb"}, default="auto"
         soon as one file is in colour (RGB, RGBA, or a palette with colours) all give
         ``(n, H, W, 3)``, the grey ones repeated over the three channels, so that no colour
         is lost. "grayscale" converts colour to luminance, ``(n, H, W)``; "rgb" always gives
-        ``(n, H, W, 3)``."""
+        ``(n, H, W, 3)``. Whatever the mode, EXIF orientation is applied, alpha is dropped,
+        CMYK becomes RGB and 16-bit grey values are scaled to 8 bits (65535 is 255)."""
 
 
-@fill_doc(color_mode=COLOR_MODE_DOC)
+def _empty_class_error(folder: Path, root: Path) -> _BadFile:
+    """The class folder ``folder`` holds no images: say what it holds instead."""
+    entries = sorted(folder.iterdir())
+    others = [p.name for p in entries if not p.is_dir()]
+    folders = [p.name for p in entries if p.is_dir() and not _is_hidden(p)]
+    found = []
+    if others:
+        found.append(
+            f"the files in it ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}) "
+            "are hidden or not images, and are ignored"
+        )
+    if folders:
+        found.append(
+            f"images in its sub-folders ({', '.join(folders[:3])}"
+            f"{', ...' if len(folders) > 3 else ''}) are not read: the layout is "
+            f"{root}/<class_name>/<image>"
+        )
+    details = f"; {'; '.join(found)}" if found else ""
+    return _BadFile(
+        f"The class folder {folder} holds no images (files ending in "
+        f"{', '.join(IMAGE_SUFFIXES)}){details}. Put its images in it, or remove it.",
+        folder,
+        f"the class folder holds no images{details}; the class is left out",
+    )
+
+
+@fill_doc(color_mode=COLOR_MODE_DOC, skip_errors=SKIP_ERRORS_DOC)
 def load_image_folder(
     path,
     *,
     image_size: int | tuple[int, int] | None = None,
     color_mode: str = "auto",
+    skip_errors: bool = False,
     return_X_y: bool = False,
 ):
     """Load a classification data set stored as one sub-folder of images per class.
 
     The layout is ``path/<class_name>/<image>.png`` (also ``.jpg``, ``.jpeg``, ``.bmp``).
     Classes are the sub-folder names in sorted order; the target of an image is the index of
-    its class.
+    its class. Hidden files and folders (``.DS_Store``, ``._photo.jpg``, ``__MACOSX``) and
+    files that are not images by name are ignored; a class folder with no images is an error.
 
     Parameters
     ----------
@@ -200,6 +461,9 @@ def load_image_folder(
         ``(height, width)`` to resize every image to (bilinear), or an int for square images.
         None keeps the files' size, which must then be the same for all.
     {color_mode}
+    {skip_errors}
+        A class folder with no image (or none that could be read) is then left out of the
+        classes too, and the Bunch's ``skipped`` holds the same mapping as the warning.
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a Bunch.
 
@@ -207,8 +471,9 @@ def load_image_folder(
     -------
     data : Bunch
         ``data`` (and its alias ``images``): uint8 images; ``target``: int64 class indices;
-        ``target_names``: the class folder names; ``filenames``: the path of every image.
-        Or ``(data, target)`` with ``return_X_y=True``.
+        ``target_names``: the class folder names; ``filenames``: the path of every image;
+        ``skipped``: a dict from each file or class folder left out by ``skip_errors=True``
+        to the reason (empty otherwise). Or ``(data, target)`` with ``return_X_y=True``.
 
     Examples
     --------
@@ -228,29 +493,35 @@ def load_image_folder(
     """
     color_mode = _check_color_mode(color_mode)
     size = _check_image_size(image_size)
+    skip_errors = _check_skip_errors(skip_errors)
     root = Path(path)
     if not root.is_dir():
         raise ValueError(
             f"{root} is not a folder; expected a folder with one sub-folder per class."
         )
-    class_folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    class_folders = sorted(p for p in root.iterdir() if p.is_dir() and not _is_hidden(p))
     if not class_folders:
         raise ValueError(
             f"{root} has no class sub-folders; expected the layout "
             f"{root}/<class_name>/<image>{IMAGE_SUFFIXES[0]}."
         )
-    images, targets, filenames = [], [], []
-    for label, folder in enumerate(class_folders):
+    class_names, images, targets, filenames = [], [], [], []
+    skipped = _Skipped(skip_errors)
+    for folder in class_folders:
         files = image_files(folder)
         if not files:
-            raise ValueError(
-                f"The class folder {folder} holds no images (files ending in "
-                f"{', '.join(IMAGE_SUFFIXES)})."
-            )
-        for file in files:
-            images.append(_read_image(file, color_mode, size))
-            targets.append(label)
-            filenames.append(file)
+            skipped.add(_empty_class_error(folder, root))
+            continue
+        label = len(class_names)  # a class left out leaves no gap in the labels
+        class_images, read = _read_each(files, color_mode, size, skipped)
+        images += class_images
+        targets += [label] * len(read)
+        filenames += read
+        if read:
+            class_names.append(folder.name)
+        else:
+            skipped[str(folder)] = "none of its images could be read; the class is left out"
+    skipped.report(len(images), root, "the Bunch's `skipped`")
     data = _stack_images(images, filenames, f"images in {root}")
     target = np.asarray(targets, dtype=np.int64)
     if return_X_y:
@@ -259,9 +530,10 @@ def load_image_folder(
         data=data,
         images=data,
         target=target,
-        target_names=np.asarray([folder.name for folder in class_folders]),
+        target_names=np.asarray(class_names),
         filenames=np.asarray([str(file) for file in filenames]),
-        DESCR=f"Images of {len(class_folders)} classes read from the folder {root}.",
+        skipped=dict(skipped),
+        DESCR=f"Images of {len(class_names)} classes read from the folder {root}.",
     )
 
 
@@ -345,14 +617,16 @@ def _check_palette(palette) -> tuple[np.ndarray, np.ndarray]:
 def _read_mask(path: Path, size, want_colour: bool) -> tuple[np.ndarray, bool]:
     """One mask as grey labels ``(H, W)`` or colours ``(H, W, 3)``, and whether it is lossy.
 
-    Grey and palette ("P") files keep their values: a palette index is a label, and converting
-    it to grey would give the luminance of its colour instead. Colour files whose pixels are
-    all grey become grey. ``want_colour`` reads every file as RGB (for a ``palette``).
+    Grey, 16-bit and palette ("P") files keep their values: a palette index is a label, and
+    converting it to grey would give the luminance of its colour instead; a 1-bit file gives
+    0 and 1. Alpha is dropped. Colour files whose pixels are all grey become grey.
+    ``want_colour`` reads every file as RGB (for a ``palette``; 16-bit grey by its high byte,
+    as photos are read).
     """
 
     def prepare(image):
         if want_colour:
-            return image.convert("RGB")
+            return _eight_bit(image).convert("RGB")
         return image if image.mode in _LABEL_MODES else image.convert("RGB")
 
     array, lossy = _read_file(path, size, _pillow().Resampling.NEAREST, prepare)
@@ -566,7 +840,7 @@ def _colour_mask_error(mask: np.ndarray, mask_file: Path, lossy: bool) -> ValueE
     )
 
 
-@fill_doc(color_mode=COLOR_MODE_DOC)
+@fill_doc(color_mode=COLOR_MODE_DOC, skip_errors=SKIP_ERRORS_DOC)
 def load_segmentation_folder(
     images_dir,
     masks_dir,
@@ -576,14 +850,16 @@ def load_segmentation_folder(
     mask_values: Sequence[int] | None = None,
     mask_threshold: float | None = None,
     palette: Sequence | Mapping | None = None,
+    skip_errors: bool = False,
     return_X_y: bool = False,
 ):
     """Load a segmentation data set: a folder of images and a folder of label masks.
 
     Each image is paired with the mask of the same file stem (``a.jpg`` with ``a.png``). A
     mask is an integer label image: each pixel's value (grey level, or palette index of a
-    palette "P" PNG such as Pascal VOC's) is its class label. Colour-coded masks (CamVid's
-    colours, for one) need a ``palette``.
+    palette "P" PNG such as Pascal VOC's, 16-bit value, or 0 and 1 of a 1-bit file) is its class
+    label; alpha is dropped. Colour-coded masks (CamVid's colours, for one) need a
+    ``palette``. EXIF orientation is applied to images and masks alike, so they stay aligned.
 
     Masks saved as JPEG are lossy: their labels come back smeared into nearby values (a 0/255
     mask holds dozens of values). Loading such masks is an error that says which values the
@@ -614,6 +890,9 @@ def load_segmentation_folder(
         colours) and each pixel's colour is mapped to its label; a colour that is not in the
         palette is an error that names it. In lossy (JPEG) files each pixel takes the nearest
         palette colour.
+    {skip_errors}
+        An image without a mask, or whose mask cannot be read or has another size, is then
+        left out too, and the Bunch's ``skipped`` holds the same mapping as the warning.
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a Bunch.
 
@@ -622,8 +901,9 @@ def load_segmentation_folder(
     data : Bunch
         ``data`` (and its alias ``images``): uint8 images ``(n, H, W)`` or ``(n, H, W, 3)``;
         ``target``: int64 masks ``(n, H, W)``; ``target_names``: the labels found in the
-        masks; ``filenames`` and ``mask_filenames``. Or ``(data, target)`` with
-        ``return_X_y=True``.
+        masks; ``filenames`` and ``mask_filenames``; ``skipped``: a dict from each file left
+        out by ``skip_errors=True`` to the reason (empty otherwise). Or ``(data, target)``
+        with ``return_X_y=True``.
 
     Examples
     --------
@@ -669,29 +949,42 @@ def load_segmentation_folder(
     masks_by_stem: dict[str, Path] = {}
     for mask_file in image_files(masks_dir):
         masks_by_stem.setdefault(mask_file.stem, mask_file)
-    images, masks, mask_files, lossy = [], [], [], []
+    images, masks, read_files, mask_files, lossy = [], [], [], [], []
+    skipped = _Skipped(skip_errors)
     for file in files:
-        mask_file = masks_by_stem.get(file.stem)
-        if mask_file is None:
-            raise ValueError(
-                f"The image {file} has no mask: expected a file named {file.stem}.png (or "
-                f".jpg, .jpeg, .bmp) in {masks_dir}."
-            )
-        image = _read_image(file, color_mode, size)
-        mask, mask_lossy = _read_mask(mask_file, size, want_colour=colours is not None)
-        if mask.shape[:2] != image.shape[:2]:
-            raise ValueError(
-                f"The mask {mask_file} is {mask.shape[1]}x{mask.shape[0]} (width x height) but "
-                f"its image {file} is {image.shape[1]}x{image.shape[0]}; pass image_size to "
-                "resize both."
-            )
+        try:
+            mask_file = masks_by_stem.get(file.stem)
+            if mask_file is None:
+                raise _BadFile(
+                    f"The image {file} has no mask: expected a file named {file.stem}.png (or "
+                    f".jpg, .jpeg, .bmp) in {masks_dir}.",
+                    file,
+                    f"it has no mask (no file named {file.stem}.png or the like in {masks_dir})",
+                )
+            image = _read_image(file, color_mode, size)
+            mask, mask_lossy = _read_mask(mask_file, size, want_colour=colours is not None)
+            if mask.shape[:2] != image.shape[:2]:
+                sizes = (
+                    f"is {mask.shape[1]}x{mask.shape[0]} (width x height) but its image {file} "
+                    f"is {image.shape[1]}x{image.shape[0]}"
+                )
+                raise _BadFile(
+                    f"The mask {mask_file} {sizes}; pass image_size to resize both.",
+                    mask_file,
+                    f"the mask {sizes}",
+                )
+        except _BadFile as error:
+            skipped.add(error)
+            continue
         if colours is None and mask.ndim == 3:
             raise _colour_mask_error(mask, mask_file, mask_lossy)
         images.append(image)
         masks.append(mask)
+        read_files.append(file)
         mask_files.append(mask_file)
         lossy.append(mask_lossy)
-    data = _stack_images(images, files, f"images in {images_dir}")
+    skipped.report(len(images), images_dir, "the Bunch's `skipped`")
+    data = _stack_images(images, read_files, f"images in {images_dir}")
     if colours is not None:
         target = _apply_palette(np.stack(masks), *colours, lossy, mask_files)
     elif threshold is not None:
@@ -710,12 +1003,8 @@ def load_segmentation_folder(
         images=data,
         target=target,
         target_names=_value_counts(target)[0],
-        filenames=np.asarray([str(file) for file in files]),
+        filenames=np.asarray([str(file) for file in read_files]),
         mask_filenames=np.asarray([str(file) for file in mask_files]),
+        skipped=dict(skipped),
         DESCR=f"Images from {images_dir} with label masks from {masks_dir}.",
     )
-
-
-for _loader in (load_image_folder, load_segmentation_folder):
-    if _loader.__doc__:  # None under python -OO
-        _loader.__doc__ = _loader.__doc__.replace("    {color_mode}", COLOR_MODE_DOC)

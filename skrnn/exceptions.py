@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["MissingCellError", "ModelFileError", "NonFiniteLossError"]
+from collections.abc import Mapping
+
+__all__ = [
+    "MissingCellError",
+    "ModelFileError",
+    "NonFiniteLossError",
+    "SkippedFilesWarning",
+]
 
 
 class ModelFileError(ValueError):
@@ -49,3 +56,40 @@ class NonFiniteLossError(FloatingPointError):
     >>> issubclass(NonFiniteLossError, FloatingPointError)
     True
     """
+
+
+class SkippedFilesWarning(UserWarning):
+    """Files that ``skip_errors=True`` left out because they could not be loaded.
+
+    Its ``skipped`` attribute maps each file (or class folder) left out to the reason, as the
+    ``skipped`` field of the loaders' Bunch does; for :func:`read_images`, which returns a
+    bare array, it is how to learn which files the rows are.
+
+    Parameters
+    ----------
+    message : str
+        The warning's text: what was left out and why (the first few, and a count).
+    skipped : mapping of str to str
+        Each file or folder left out, and the reason.
+
+    Examples
+    --------
+    >>> import tempfile, warnings
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from skrnn._folders import read_images
+    >>> from skrnn.exceptions import SkippedFilesWarning
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> Image.fromarray(np.zeros((4, 4), np.uint8)).save(folder / "good.png")
+    >>> _ = (folder / "bad.png").write_bytes(b"")
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always", SkippedFilesWarning)
+    ...     images = read_images([folder / "good.png", folder / "bad.png"], skip_errors=True)
+    >>> images.shape, [Path(name).name for name in caught[0].message.skipped]
+    ((1, 4, 4), ['bad.png'])
+    """
+
+    def __init__(self, message: str, skipped: Mapping[str, str]):
+        super().__init__(message)
+        self.skipped = dict(skipped)
