@@ -25,6 +25,7 @@ Following the sklearn contract, ``__init__`` only stores parameters and every ch
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
 
 import numpy as np
@@ -36,15 +37,24 @@ from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping, Prog
 from skorch.dataset import ValidSplit
 from skorch.history import History
 
+from ._checkpoint import Checkpoint, data_digest, fit_identity, weights_digest
 from ._data import ArrayDataset, BatchLoader, as_batch_source, read_rows
 from ._losses import WeightedLoss
 from ._net import LRSchedule, RollbackUnfinishedEpoch, SkrnnNet, StopOnNonFiniteLoss
 from ._persistence import save_model
 from ._registry import register_estimator
-from ._utils import fused_optimizer_supported, resolve_device, seed_from, seeded, torch_threads
+from ._utils import (
+    fused_optimizer_supported,
+    is_out_of_memory,
+    release_cached_memory,
+    resolve_device,
+    seed_from,
+    seeded,
+    torch_threads,
+)
 from ._validation import check_hidden_size
 from .cells import get_cell
-from .exceptions import NonFiniteLossError
+from .exceptions import NonFiniteLossError, OutOfMemoryError
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -87,6 +97,7 @@ class BaseRNNEstimator(BaseEstimator):
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "callbacks": [list, None],
+        "checkpoint": [str, os.PathLike, None],
     }
 
     # Set by the estimators.
@@ -281,6 +292,24 @@ class BaseRNNEstimator(BaseEstimator):
         )
         return net.initialize()
 
+    def _build_net(self, setup: dict) -> SkrnnNet:
+        """:meth:`_initialize_net` for a fresh fit, which fails clearly on a model too large
+        for the memory, leaving the estimator unfitted (its fitted state is already new)."""
+        try:
+            return self._initialize_net(setup)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            for name in ("net_", "history_", "n_iter_"):
+                self.__dict__.pop(name, None)
+            release_cached_memory(self._device)
+            raise OutOfMemoryError(
+                f"Building the model ran out of memory on {self._device}: its weights need more "
+                f"memory than there is (hidden_size={self.hidden_size!r}, "
+                f"num_layers={self.num_layers}). Make the model smaller. The estimator is left "
+                "unfitted."
+            ) from exc
+
     def _fit(self, X, y, sample_weight=None, *, partial: bool = False, classes=None):
         """The body of ``fit`` and ``partial_fit``: validate, build or reuse the net, train."""
         self._check_params()
@@ -301,8 +330,16 @@ class BaseRNNEstimator(BaseEstimator):
         seed = seed_from(self.random_state)
         with torch_threads(self.n_threads), seeded(seed, self._device):
             setup = self._training_setup(len(images), seed, partial=partial)
+            checkpoint = None
+            if self.checkpoint is not None and not partial:
+                start = None if fresh else weights_digest(self.net_.module_)
+                identity = fit_identity(self, data_digest(images, targets, weights), start)
+                checkpoint = Checkpoint(self.checkpoint, identity)
+                # A checkpoint of another fit is refused before anything changes.
+                saved = checkpoint.read()
+                setup["callbacks"].append(("checkpoint", checkpoint))
             if fresh:
-                self.net_ = self._initialize_net(setup)
+                self.net_ = self._build_net(setup)
             else:
                 # The default callbacks depend on valid_score, so it goes first.
                 self.net_.set_params(
@@ -314,12 +351,23 @@ class BaseRNNEstimator(BaseEstimator):
                 self.net_.set_params(callbacks=setup["callbacks"])
                 # skorch's set_params rebuilds callbacks_ from the old list; use the new one.
                 self.net_.initialize_callbacks()
-            self._train(dataset, targets, epochs=setup["epochs"], fresh=fresh)
+            if checkpoint is None:
+                self._train(dataset, targets, epochs=setup["epochs"], fresh=fresh)
+            else:
+                done = checkpoint.resume(self.net_, saved)
+                finished = self._train(
+                    dataset, targets, epochs=max(setup["epochs"] - done, 0), fresh=fresh
+                )
+                if finished:
+                    checkpoint.remove()
         self._record_history()
         return self
 
-    def _train(self, dataset, targets, *, epochs: int, fresh: bool) -> None:
-        """Run the net's training loop; roll back an epoch that does not finish."""
+    def _train(self, dataset, targets, *, epochs: int, fresh: bool) -> bool:
+        """Run the net's training loop; roll back an epoch that does not finish.
+
+        Returns whether training ran to its end (False after a Ctrl-C).
+        """
         rollback = dict(self.net_.callbacks_)["rollback"]
         try:
             self.net_.partial_fit(dataset, targets if self._stratify else None, epochs=epochs)
@@ -328,17 +376,17 @@ class BaseRNNEstimator(BaseEstimator):
             rollback.interrupted_ = True
         except NonFiniteLossError as exc:
             # Never leave NaN weights behind: go back to the last epoch that finished.
-            rollback.roll_back(self.net_)
-            if not fresh or len(self.net_.history):
-                self._record_history()
-                kept = f"The model keeps the weights of epoch {self.n_iter_}."
-                if not len(self.net_.history):
-                    kept = "The model keeps the weights it had before this call."
-            else:
-                for name in ("net_", "history_", "n_iter_"):
-                    self.__dict__.pop(name, None)
-                kept = "No epoch finished, so the estimator is left unfitted."
-            raise NonFiniteLossError(f"{exc} {kept}") from None
+            raise NonFiniteLossError(f"{exc} {self._keep_finished_epochs(fresh)}") from None
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            release_cached_memory(self._device)
+            kept = self._keep_finished_epochs(fresh)
+            raise OutOfMemoryError(
+                f"fit ran out of memory on {self._device} with batch_size={self.batch_size} "
+                f"({self._batch_description()}). Lower batch_size (or make the model smaller: "
+                f"hidden_size, num_layers), or fit on a device with more memory. {kept}"
+            ) from exc
         if rollback.interrupted_:
             # skorch stops quietly on Ctrl-C; the unfinished epoch has been undone.
             warnings.warn(
@@ -347,6 +395,28 @@ class BaseRNNEstimator(BaseEstimator):
                 RuntimeWarning,
                 stacklevel=4,
             )
+            return False
+        return True
+
+    def _keep_finished_epochs(self, fresh: bool) -> str:
+        """After a failed epoch: restore the weights of the last one that finished, and say
+        what the model keeps (an estimator whose first epoch failed is left unfitted)."""
+        dict(self.net_.callbacks_)["rollback"].roll_back(self.net_)
+        if not fresh or len(self.net_.history):
+            self._record_history()
+            if not len(self.net_.history):
+                return "The model keeps the weights it had before this call."
+            return f"The model keeps the weights of epoch {self.n_iter_}."
+        for name in ("net_", "history_", "n_iter_"):
+            self.__dict__.pop(name, None)
+        return "No epoch finished, so the estimator is left unfitted."
+
+    def _batch_description(self) -> str:
+        """What one training batch holds, for error messages."""
+        shape = getattr(self, "image_shape_", None)
+        if shape is None:
+            return f"{self.batch_size} samples a batch"
+        return f"{self.batch_size} images of {'x'.join(str(side) for side in shape)} a batch"
 
     def _record_history(self) -> None:
         history = [
@@ -383,15 +453,42 @@ class BaseRNNEstimator(BaseEstimator):
         """
         module = self.net_.module_
         module.eval()
-        outputs = None
+        outputs, start, first_failed = None, 0, None
         with torch_threads(self.n_threads), torch.inference_mode():
-            for start in range(0, n, batch_size):
+            while start < n:
                 stop = min(start + batch_size, n)
-                result = compute(module, make_batch(start, stop)).cpu().numpy()
+                try:
+                    result = compute(module, make_batch(start, stop)).cpu().numpy()
+                except Exception as exc:
+                    if not is_out_of_memory(exc):
+                        raise
+                    first_failed = first_failed or stop - start
+                    batch_size = self._smaller_inference_batch(stop - start, exc)
+                    continue
                 if outputs is None:
                     outputs = np.empty((n,) + result.shape[1:], dtype)
                 outputs[start:stop] = result
+                start = stop
+        if first_failed is not None:
+            warnings.warn(
+                f"Prediction ran out of memory on {self.net_.device} with {first_failed} images "
+                f"a batch; it went on with {batch_size}.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         return outputs
+
+    def _smaller_inference_batch(self, failed: int, error: BaseException) -> int:
+        """Half the inference batch that ran out of memory, or raise at one image: prediction
+        never fails for want of a smaller batch."""
+        release_cached_memory(self.net_.device)
+        if failed <= 1:
+            raise OutOfMemoryError(
+                f"Prediction ran out of memory on {self.net_.device} even one image at a time. "
+                "Predict on a device with more memory (set_params(device='cpu')) or on smaller "
+                "images."
+            ) from error
+        return failed // 2
 
     def _forward(self, X) -> np.ndarray:
         """Raw module outputs for the images ``X``, as float32."""

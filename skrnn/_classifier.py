@@ -123,6 +123,7 @@ class RNNImageClassifier(
         verbose=0,
         warm_start=False,
         callbacks=None,
+        checkpoint=None,
     ):
         self.cell = cell
         self.hidden_size = hidden_size
@@ -156,6 +157,7 @@ class RNNImageClassifier(
         self.verbose = verbose
         self.warm_start = warm_start
         self.callbacks = callbacks
+        self.checkpoint = checkpoint
 
     # ----------------------------------------------------------------- public API
     def fit(

@@ -152,6 +152,16 @@ validation score.""",
         "list of skorch callbacks or (name, callback) pairs",
         "Extra skorch callbacks, for power users.",
     ),
+    "checkpoint": (
+        "str, os.PathLike or None",
+        """A file to which ``fit`` writes its state after every epoch (weights, optimizer,
+schedule, early stopping, random generators), atomically. If a fit is killed, the same ``fit``
+with the same path resumes after the last finished epoch and, on the CPU with an int
+``random_state``, ends with the weights an uninterrupted fit would have. A checkpoint of another
+fit (other data or parameters) is refused with an error saying what differs. The file is
+removed when the fit finishes. ``partial_fit`` ignores it. Give each fit its own path: fits
+running at once (a parallel search) must not share one. Not saved in model files.""",
+    ),
 }
 
 _SLOT = "{parameters}"

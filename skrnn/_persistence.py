@@ -91,6 +91,9 @@ def _estimator_parameters(estimator) -> dict:
             stacklevel=4,
         )
         params["callbacks"] = None
+    # A path on this machine, only meaningful to the fit that wrote it: a model file from
+    # elsewhere must not choose where a later fit writes.
+    params.pop("checkpoint", None)
     encoded = {}
     for name, value in params.items():
         if name == "cell" and callable(value):

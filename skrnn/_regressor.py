@@ -109,6 +109,7 @@ class RNNImageRegressor(RegressorMixin, AugmentMixin, SequenceReadingMixin, Base
         verbose=0,
         warm_start=False,
         callbacks=None,
+        checkpoint=None,
     ):
         self.cell = cell
         self.hidden_size = hidden_size
@@ -140,6 +141,7 @@ class RNNImageRegressor(RegressorMixin, AugmentMixin, SequenceReadingMixin, Base
         self.verbose = verbose
         self.warm_start = warm_start
         self.callbacks = callbacks
+        self.checkpoint = checkpoint
 
     def fit(
         self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None

@@ -244,6 +244,7 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         verbose=0,
         warm_start=False,
         callbacks=None,
+        checkpoint=None,
     ):
         self.cell = cell
         self.hidden_size = hidden_size
@@ -273,6 +274,7 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         self.verbose = verbose
         self.warm_start = warm_start
         self.callbacks = callbacks
+        self.checkpoint = checkpoint
 
     @property
     def patch_size_(self) -> tuple[int, int]:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import tempfile
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -43,6 +46,24 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if resolved.type not in ("cpu", "cuda", "mps"):
         raise ValueError(f"device={device!r} is not supported; expected 'auto', 'cpu' or 'cuda'.")
     return resolved
+
+
+# What torch's CPU allocator and CUDA say when an allocation fails.
+_OUT_OF_MEMORY_MESSAGES = ("out of memory", "can't allocate memory", "not enough memory")
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is an allocation failure: CUDA's, the CPU allocator's, or Python's."""
+    if isinstance(error, (MemoryError, torch.cuda.OutOfMemoryError)):
+        return True
+    message = str(error).lower()
+    return isinstance(error, RuntimeError) and any(m in message for m in _OUT_OF_MEMORY_MESSAGES)
+
+
+def release_cached_memory(device: torch.device) -> None:
+    """Return the memory torch's CUDA allocator caches, after a failed allocation."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.empty_cache()
 
 
 def torch_version() -> tuple[int, int]:
@@ -95,9 +116,7 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
         if _threads_users == 0:
             _threads_before = torch.get_num_threads()
         _threads_users += 1
-        wanted = (
-            min(_threads_before, allowed_cpu_count()) if n_threads is None else int(n_threads)
-        )
+        wanted = min(_threads_before, allowed_cpu_count()) if n_threads is None else int(n_threads)
         if torch.get_num_threads() != wanted:
             torch.set_num_threads(wanted)
     try:
@@ -123,3 +142,32 @@ def seed_from(random_state) -> int:
     from sklearn.utils import check_random_state
 
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it, as the os module offers no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_atomically(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    A crash at any moment leaves either the old file or the new one, never half a file; at
+    worst a hidden temporary file ``.NAME.*`` stays behind. The file gets the mode of any new
+    file (``0o666`` less the umask), not the private mode of a temporary file.
+    """
+    path = Path(os.fspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    try:
+        os.chmod(temporary, 0o666 & ~_umask())
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

@@ -8,6 +8,7 @@ __all__ = [
     "MissingCellError",
     "ModelFileError",
     "NonFiniteLossError",
+    "OutOfMemoryError",
     "SkippedFilesWarning",
 ]
 
@@ -54,6 +55,22 @@ class NonFiniteLossError(FloatingPointError):
     --------
     >>> from skrnn.exceptions import NonFiniteLossError
     >>> issubclass(NonFiniteLossError, FloatingPointError)
+    True
+    """
+
+
+class OutOfMemoryError(MemoryError):
+    """``fit`` or ``predict`` ran out of memory (GPU memory, or the CPU's for a huge batch).
+
+    The message names the batch size and what to lower. ``fit`` raises it after rolling the
+    weights back to the last finished epoch, and prediction after trying smaller batches down
+    to one image, so the estimator stays usable. A subclass of :class:`MemoryError`; the
+    error torch raised is its ``__cause__``.
+
+    Examples
+    --------
+    >>> from skrnn.exceptions import OutOfMemoryError
+    >>> issubclass(OutOfMemoryError, MemoryError)
     True
     """
 

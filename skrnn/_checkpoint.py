@@ -1,0 +1,332 @@
+"""Checkpoints that let a killed ``fit`` resume where it stopped: the ``checkpoint`` parameter.
+
+After every finished epoch, :class:`Checkpoint` writes one file (atomically: a temporary file
+and a rename, so a crash mid-write leaves the previous checkpoint whole) that holds everything
+the rest of the fit depends on:
+
+* the module's weights, the optimizer's state (Adam's moments and step counts), the
+  learning-rate schedule's position, early stopping's counters and best weights;
+* torch's random generators, which draw the shuffling, dropout and augmentation of the epochs
+  still to come;
+* the history so far, and the identity of the fit: the estimator's class and parameters and a
+  digest of the training data (and, for a warm start, of the weights it started from).
+
+A fit given a ``checkpoint`` path that holds a checkpoint of the same fit restores all of it and
+trains only the epochs left, so on the CPU with an int ``random_state`` it ends with exactly the
+weights of a fit that was never interrupted. A checkpoint of another fit (other data or
+parameters) is never resumed: ``fit`` says what differs. The file is removed when the fit
+finishes; it stays after a crash, a Ctrl-C or a non-finite loss.
+
+Like model files, a checkpoint is a zip of JSON and safetensors: nothing in it is pickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback, EarlyStopping
+from skorch.history import History
+
+from ._data import read_rows
+from ._json import decode, dumps, encode, loads
+from ._net import LRSchedule
+from ._utils import write_atomically
+from .exceptions import ModelFileError
+
+FORMAT = "skrnn-checkpoint"
+FORMAT_VERSION = 1
+STATE_ENTRY = "state.json"
+TENSORS_ENTRY = "tensors.safetensors"
+# Parameters that change how a fit runs or reports, not what it computes.
+_NOT_IDENTITY = frozenset({"checkpoint", "verbose", "n_threads", "device", "callbacks"})
+# Rows hashed at a time, so a memory-mapped data set is read in pieces.
+_DIGEST_ROWS = 4096
+
+
+def _encode_identity(value, name):
+    """A parameter as JSON for the fit's identity; objects a model file cannot hold (a plugin
+    optimizer class, an unregistered cell factory) by their qualified name."""
+    try:
+        return encode(value, f"the parameter {name}")
+    except TypeError:
+        kind = value if isinstance(value, type) else type(value)
+        return {"$object": f"{kind.__module__}.{getattr(value, '__qualname__', kind.__name__)}"}
+
+
+def data_digest(images, *arrays) -> str:
+    """A digest of the training images (read a slice at a time) and their targets and weights."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((type(images).__name__, images.shape, str(images.dtype))).encode())
+    for start in range(0, len(images), _DIGEST_ROWS):
+        rows = read_rows(images, slice(start, start + _DIGEST_ROWS))
+        digest.update(np.ascontiguousarray(rows).data)
+    for array in arrays:
+        if array is None:
+            digest.update(b"none")
+            continue
+        array = np.ascontiguousarray(np.asarray(array))
+        digest.update(repr((array.shape, str(array.dtype))).encode())
+        if array.dtype.kind == "O":
+            digest.update(repr(array.tolist()).encode())
+        else:
+            digest.update(array.data)
+    return digest.hexdigest()
+
+
+def weights_digest(module: torch.nn.Module) -> str:
+    """A digest of a module's weights (a warm start's starting point)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def fit_identity(estimator, data: str, start: str | None) -> dict:
+    """What makes two fits the same fit: class, parameters, data and starting weights."""
+    params = estimator.get_params(deep=False)
+    return {
+        "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+        "params": {
+            name: _encode_identity(value, name)
+            for name, value in sorted(params.items())
+            if name not in _NOT_IDENTITY
+        },
+        "data": data,
+        "start": start,
+    }
+
+
+def _differences(saved: dict, current: dict) -> str:
+    """In words, how the fit that wrote a checkpoint differs from this one."""
+    if saved.get("estimator") != current["estimator"]:
+        return f"it belongs to a {saved.get('estimator')!r:.80}"
+    saved_params = saved.get("params") if isinstance(saved.get("params"), dict) else {}
+    changed = sorted(
+        name
+        for name in set(saved_params) | set(current["params"])
+        if saved_params.get(name) != current["params"].get(name)
+    )
+    parts = []
+    if changed:
+        parts.append(f"the parameters {', '.join(changed[:8])} differ")
+    if saved.get("data") != current["data"]:
+        parts.append("the training data (or targets or sample weights) differ")
+    if saved.get("start") != current["start"]:
+        parts.append("the weights it started from differ (a warm start)")
+    return " and ".join(parts) or "its identity differs"
+
+
+def _prefixed(tensors: dict, prefix: str) -> dict:
+    """The tensors whose names start with ``prefix``, under their names without it."""
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _tensor_state(net, callbacks: dict) -> tuple[dict, dict]:
+    """Everything a resumed fit needs, split into tensors and JSON data."""
+    tensors = {f"module.{k}": v for k, v in net.module_.state_dict().items()}
+    optimizer = net.optimizer_.state_dict()
+    steps = {}
+    for index, entries in optimizer["state"].items():
+        for key, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer.{index}.{key}"] = value
+            else:
+                steps.setdefault(str(index), {})[key] = value
+    json_state = {
+        "optimizer_groups": optimizer["param_groups"],
+        "optimizer_values": steps,
+        "rng": {},
+    }
+    tensors["rng.cpu"] = torch.get_rng_state()
+    device = torch.device(net.device)
+    if device.type == "cuda":
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
+    schedule = callbacks.get("lr_schedule")
+    if isinstance(schedule, LRSchedule) and hasattr(schedule, "scheduler_"):
+        json_state["lr_schedule"] = {
+            "scheduler": schedule.scheduler_.state_dict(),
+            "steps": schedule.steps_,
+        }
+    stopping = callbacks.get("early_stopping")
+    if isinstance(stopping, EarlyStopping) and hasattr(stopping, "misses_"):
+        json_state["early_stopping"] = {
+            "misses": stopping.misses_,
+            "threshold": float(stopping.dynamic_threshold_),
+            "best_epoch": stopping.best_epoch_,
+            "has_best": stopping.best_model_weights_ is not None,
+        }
+        for key, value in (stopping.best_model_weights_ or {}).items():
+            tensors[f"best.{key}"] = value
+    return tensors, json_state
+
+
+class Checkpoint(Callback):
+    """Write the fit's state after every finished epoch, and restore it on a resumed fit.
+
+    The estimator adds it as the last callback (after every callback that records or changes
+    state at the end of an epoch) when its ``checkpoint`` parameter is a path.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint file.
+    identity : dict
+        :func:`fit_identity` of this fit.
+    """
+
+    def __init__(self, path, identity):
+        self.path = path
+        self.identity = identity
+
+    # ------------------------------------------------------------ reading
+    def read(self) -> dict | None:
+        """The saved state of this fit, or None when there is no checkpoint at the path.
+
+        Raises
+        ------
+        ValueError
+            If the file is a checkpoint of another fit (the message says what differs).
+        skrnn.exceptions.ModelFileError
+            If the file is not a readable checkpoint.
+        """
+        import safetensors.torch
+
+        path = Path(os.fspath(self.path))
+        if not path.exists():
+            return None
+        source = f"The checkpoint {os.fspath(self.path)!r}"
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = sorted(archive.namelist())
+                if names != sorted((STATE_ENTRY, TENSORS_ENTRY)):
+                    raise ValueError(f"it holds the entries {names[:5]}")
+                state = loads(archive.read(STATE_ENTRY))
+                tensor_bytes = archive.read(TENSORS_ENTRY)
+            if not isinstance(state, dict) or state.get("format") != FORMAT:
+                raise ValueError("its state does not name the skrnn checkpoint format")
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise ModelFileError(
+                f"{source} is a file that is not a skrnn checkpoint ({exc}); fit does not "
+                "overwrite it. Pass a checkpoint path that holds no file yet, or one that an "
+                "earlier fit wrote."
+            ) from None
+        try:
+            if state.get("format_version") != FORMAT_VERSION:
+                raise ValueError(f"it has format version {state.get('format_version')!r:.20}")
+            if state.get("sha256") != hashlib.sha256(tensor_bytes).hexdigest():
+                raise ValueError("its tensors fail their checksum")
+            tensors = safetensors.torch.load(tensor_bytes)
+            decoded = decode(state["state"], "the checkpoint's state")
+            epochs = int(state["epochs"])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ModelFileError(
+                f"{source} is damaged ({exc}). Delete it to start the fit afresh."
+            ) from None
+        if state.get("identity") != self.identity:
+            differences = _differences(state.get("identity") or {}, self.identity)
+            raise ValueError(
+                f"{source} was written by another fit: {differences}. "
+                "Delete it to start this fit afresh, or pass another checkpoint path."
+            )
+        return {"tensors": tensors, "epochs": epochs, **decoded}
+
+    def resume(self, net, saved: dict | None) -> int:
+        """Restore ``saved`` (what :meth:`read` returned) into ``net``; the epochs this
+        training call had done.
+
+        The weights and the history are restored now; the optimizer, the schedule, early
+        stopping and the random generators when training begins (:meth:`on_train_begin`),
+        after the other callbacks have set themselves up.
+        """
+        self.pending_ = saved
+        if saved is None:
+            return 0
+        tensors = saved["tensors"]
+        module_state = _prefixed(tensors, "module.")
+        try:
+            net.module_.load_state_dict(module_state, strict=True)
+        except RuntimeError as exc:
+            raise ModelFileError(
+                f"The checkpoint {os.fspath(self.path)!r} does not fit this model ({exc}). "
+                "Delete it to start the fit afresh."
+            ) from None
+        net.history_ = History([{**epoch, "batches": []} for epoch in saved["history"]])
+        return saved["epochs"]
+
+    def on_train_begin(self, net, **kwargs):
+        saved, self.pending_ = getattr(self, "pending_", None), None
+        # The epochs before this training call (a warm start's earlier fits) are not its own.
+        self.first_epoch_ = len(net.history) - (saved["epochs"] if saved else 0)
+        if saved is None:
+            return
+        tensors, callbacks = saved["tensors"], dict(net.callbacks_)
+        optimizer_state = {}
+        for key, value in tensors.items():
+            if key.startswith("optimizer."):
+                index, name = key[len("optimizer.") :].split(".", 1)
+                optimizer_state.setdefault(int(index), {})[name] = value
+        for index, values in saved["optimizer_values"].items():
+            optimizer_state.setdefault(int(index), {}).update(values)
+        net.optimizer_.load_state_dict(
+            {"state": optimizer_state, "param_groups": saved["optimizer_groups"]}
+        )
+        schedule = callbacks.get("lr_schedule")
+        if "lr_schedule" in saved and isinstance(schedule, LRSchedule):
+            schedule.scheduler_.load_state_dict(saved["lr_schedule"]["scheduler"])
+            schedule.steps_ = saved["lr_schedule"]["steps"]
+        stopping = callbacks.get("early_stopping")
+        if "early_stopping" in saved and isinstance(stopping, EarlyStopping):
+            record = saved["early_stopping"]
+            stopping.misses_ = record["misses"]
+            stopping.dynamic_threshold_ = record["threshold"]
+            stopping.best_epoch_ = record["best_epoch"]
+            stopping.best_model_weights_ = (
+                _prefixed(tensors, "best.") if record["has_best"] else None
+            )
+        torch.set_rng_state(tensors["rng.cpu"])
+        device = torch.device(net.device)
+        if device.type == "cuda" and "rng.cuda" in tensors:
+            torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+
+    # ------------------------------------------------------------ writing
+    def on_epoch_end(self, net, **kwargs):
+        import safetensors.torch
+
+        tensors, state = _tensor_state(net, dict(net.callbacks_))
+        state["history"] = [
+            {key: value for key, value in epoch.items() if key != "batches"}
+            for epoch in net.history
+        ]
+        # Clones on the CPU: safetensors wants contiguous tensors that share no memory.
+        tensor_bytes = safetensors.torch.save(
+            {key: value.detach().to("cpu").contiguous().clone() for key, value in tensors.items()}
+        )
+        record = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "identity": self.identity,
+            "epochs": len(net.history) - self.first_epoch_,
+            "sha256": hashlib.sha256(tensor_bytes).hexdigest(),
+            "state": encode(state, "the checkpoint's state"),
+        }
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr(STATE_ENTRY, dumps(record), zipfile.ZIP_DEFLATED)
+            archive.writestr(TENSORS_ENTRY, tensor_bytes, zipfile.ZIP_STORED)
+        write_atomically(self.path, buffer.getvalue())
+
+    def remove(self) -> None:
+        """Delete the checkpoint once the fit has finished."""
+        Path(os.fspath(self.path)).unlink(missing_ok=True)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("pending_", None)  # a restored state has no place in a pickle
+        return state
