@@ -555,20 +555,106 @@ class BaseRNNEstimator(BaseEstimator):
             and not (callable(value) and not isinstance(value, type))  # e.g. patched methods
         }
 
-    def _restore_fitted(self, fitted: dict) -> None:
-        """Set the saved fitted attributes and rebuild the net around them, untrained.
+    def _restore_fitted(self, fitted: dict, *, check=None) -> None:
+        """Set the saved fitted attributes, check them as :meth:`_check_fitted` does, and
+        rebuild the net around them, untrained.
 
-        :func:`skrnn.load` then copies the saved weights into ``net_.module_``.
+        ``check(self)``, if given, runs once the attributes are checked and before the net is
+        built: :func:`skrnn.load` checks there, on a module built without memory, that the
+        file's weights fit the model, and afterwards copies them into ``net_.module_``.
+
+        Raises
+        ------
+        ValueError
+            If an attribute is not one a fit sets, or is not what a fit makes.
         """
+        params = self.get_params(deep=False)
         for name, value in fitted.items():
+            if (
+                not isinstance(name, str)
+                or not name.isidentifier()
+                or name.startswith("__")
+                or name in params
+                or name in _REBUILT_ATTRIBUTES
+                or hasattr(type(self), name)  # methods and properties
+            ):
+                raise ValueError(
+                    f"{name!r:.80} is not a fitted attribute of {type(self).__name__}."
+                )
             setattr(self, name, value)
         self._check_params()
+        self._check_fitted()
+        if check is not None:
+            check(self)
         with seeded(0, self._device):  # module init draws random numbers; keep the caller's
             setup = self._training_setup(self.batch_size, 0, partial=False)
             self.net_ = self._initialize_net(setup)
-        history = fitted.get("history_")
-        if isinstance(history, list) and all(isinstance(epoch, dict) for epoch in history):
-            self.net_.history_ = History([{**epoch, "batches": []} for epoch in history])
+        self.net_.history_ = History([{**epoch, "batches": []} for epoch in self.history_])
+
+    def _check_fitted(self) -> None:
+        """Check the fitted attributes a saved model brings, as ``fit`` would have made them
+        from these parameters; estimators extend this with their own attributes.
+
+        Raises
+        ------
+        ValueError
+            Naming the attribute and what was expected.
+        """
+
+        def positive_ints(value, length=None) -> bool:
+            return (
+                isinstance(value, tuple)
+                and (length is None or len(value) == length)
+                and all(
+                    isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
+                    for s in value
+                )
+            )
+
+        def size(shape) -> int:
+            total = 1
+            for s in shape:
+                total *= int(s)
+            return total
+
+        shape, layout, n_features = self.image_shape_, self._input_layout, self.n_features_in_
+        if not positive_ints(shape, 3):
+            raise ValueError(
+                f"image_shape_ should be (H, W, C) of positive ints, got {shape!r:.80}."
+            )
+        if not positive_ints((n_features,), 1) or n_features != size(shape):
+            raise ValueError(
+                f"n_features_in_ should be H * W * C = {size(shape)} for image_shape_={shape}, "
+                f"got {n_features!r:.40}."
+            )
+        from ._validation import check_image_shape
+
+        image_shape = getattr(self, "image_shape", None)  # the parameter, where there is one
+        if image_shape is not None and check_image_shape(image_shape) != shape:
+            raise ValueError(
+                f"image_shape_ should be {check_image_shape(image_shape)}, as image_shape="
+                f"{image_shape!r:.40} says, got {shape}."
+            )
+        if layout == (n_features,):  # flat rows: image_shape gives their images, or columns
+            valid = image_shape is not None or shape == (n_features, 1, 1)
+        else:
+            valid = layout == shape or (layout == shape[:2] and shape[2] == 1)
+        if not positive_ints(layout) or not valid:
+            raise ValueError(
+                f"_input_layout should be the shape of one training sample, but "
+                f"{layout!r:.80} does not make images of shape {shape}."
+            )
+        history = self.history_
+        if not isinstance(history, list) or not all(
+            isinstance(epoch, dict) and all(isinstance(key, str) for key in epoch)
+            for epoch in history
+        ):
+            raise ValueError("history_ should be a list of dicts keyed by str, one per epoch.")
+        if self.n_iter_ != len(history) or isinstance(self.n_iter_, bool):
+            raise ValueError(
+                f"n_iter_ should be the {len(history)} epochs of history_, got "
+                f"{self.n_iter_!r:.40}."
+            )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

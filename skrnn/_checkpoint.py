@@ -200,6 +200,11 @@ class Checkpoint(Callback):
 
         path = Path(os.fspath(self.path))
         if not path.exists():
+            if not path.parent.is_dir():
+                raise ValueError(
+                    f"checkpoint={os.fspath(self.path)!r} is in a folder that does not exist; "
+                    "create the folder or pass a path in an existing one."
+                )
             return None
         source = f"The checkpoint {os.fspath(self.path)!r}"
         try:

@@ -316,6 +316,14 @@ class RNNImageClassifier(
                 )
         return self._encode_labels(y).astype(np.int64)
 
+    def _check_fitted(self) -> None:
+        super()._check_fitted()
+        if self.loss == "binary_cross_entropy" and len(self.classes_) != 2:
+            raise ValueError(
+                f"loss='binary_cross_entropy' is for two classes, but classes_ holds "
+                f"{len(self.classes_)}."
+            )
+
     def _n_outputs(self):
         return 1 if self.loss == "binary_cross_entropy" else len(self.classes_)
 

@@ -513,6 +513,85 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
             )
         return self._label_indices(y, len(images)) if self._conditional else None
 
+    def _check_fitted(self) -> None:
+        super()._check_fitted()
+        levels, n_levels = self.levels_, self.n_levels_
+        if (
+            not isinstance(n_levels, numbers.Integral)
+            or isinstance(n_levels, bool)
+            or n_levels < 2
+            or (self.n_levels is not None and n_levels != self.n_levels)
+        ):
+            raise ValueError(
+                f"n_levels_ should be an int of at least 2 (n_levels if set), got "
+                f"{n_levels!r:.40}."
+            )
+        if (
+            not isinstance(levels, np.ndarray)
+            or levels.dtype != np.float64
+            or levels.shape != (n_levels,)
+            or not np.isfinite(levels).all()
+            or not np.allclose(levels, np.linspace(levels[0], levels[-1], n_levels))
+            or not levels[-1] > levels[0]
+        ):
+            raise ValueError(
+                f"levels_ should be {n_levels} evenly spaced, increasing float64 values, got "
+                f"{levels!r:.100}."
+            )
+        integral = bool(np.all(np.mod(levels, 1) == 0))
+        if not isinstance(self._exact_levels, bool) or (
+            self._exact_levels and not (integral and levels[-1] - levels[0] == n_levels - 1)
+        ):
+            raise ValueError(
+                f"_exact_levels should be True only for levels that are consecutive integers, "
+                f"got {self._exact_levels!r:.40}."
+            )
+        try:
+            dtype = np.dtype(self._sample_dtype)
+        except (TypeError, ValueError):
+            dtype = None
+        if dtype is None or not (
+            dtype == np.float64
+            or (
+                dtype.kind in "biu"
+                and integral
+                and levels[0] >= (0 if dtype.kind == "b" else np.iinfo(dtype).min)
+                and levels[-1] <= (1 if dtype.kind == "b" else np.iinfo(dtype).max)
+            )
+        ):
+            raise ValueError(
+                f"_sample_dtype should be float64, or an integer dtype that holds every level, "
+                f"got {self._sample_dtype!r:.40}."
+            )
+        if self._conditional:
+            prior = getattr(self, "class_prior_", None)
+            if (
+                not isinstance(prior, np.ndarray)
+                or prior.shape != self.classes_.shape
+                or prior.dtype.kind != "f"
+                or not np.isfinite(prior).all()
+                or (prior < 0).any()
+                or abs(prior.sum() - 1) > 1e-9
+            ):
+                raise ValueError(
+                    f"class_prior_ should be the share of each of the {len(self.classes_)} "
+                    f"classes, summing to 1, got {prior!r:.100}."
+                )
+        elif hasattr(self, "class_prior_"):
+            raise ValueError("class_prior_ is set, but classes_ is not.")
+        # The module's causal window table (a row of sources per step, see causal_sources)
+        # is built before the weights can be compared with the model: bound it far above
+        # what a trainable model needs (64x64 colour images with a window of radius 3 take
+        # 28 sources x 12,288 steps), so that a crafted file cannot make it huge.
+        radius = self.context_radius
+        n_sources = 2 * radius * radius + 2 * radius + self.image_shape_[2]
+        if n_sources > 1 << 12 or n_sources * self.n_features_in_ > 1 << 22:
+            raise ValueError(
+                f"context_radius={radius} on images of shape {self.image_shape_} makes a "
+                f"causal window table of {n_sources} x {self.n_features_in_} steps, larger "
+                "than any model a fit can train."
+            )
+
     def _learn_inputs(self, images) -> None:
         self._fit_levels(images)
 

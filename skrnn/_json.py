@@ -21,6 +21,10 @@ from .cells import get_cell
 
 # numpy dtype kinds stored in arrays and scalars: bool, ints, floats, str, object (of those).
 _ARRAY_KINDS = frozenset("biufUO")
+# A string array may be padded beyond its longest string up to this size in all.
+_PADDED_STRING_BYTES = 1 << 10
+# More dimensions than any saved array has (numpy itself allows 32 or 64).
+_MAX_DIMENSIONS = 32
 
 
 def _encode_float(value: float):
@@ -146,16 +150,36 @@ def _decode_dtype(text, where) -> np.dtype:
     return dtype
 
 
+def _check_string_width(dtype: np.dtype, items, where) -> None:
+    """Refuse a string dtype much wider than the strings it holds.
+
+    A dtype such as ``<U99999999`` takes a few bytes of JSON but would make every item
+    hundreds of megabytes. Arrays whose dtype is at most four times as wide as their longest
+    string, or that take at most ``_PADDED_STRING_BYTES`` in all, are what saving writes.
+    """
+    if dtype.kind != "U":
+        return
+    longest = max((len(item) for item in items if isinstance(item, str)), default=0)
+    natural = 4 * max(longest, 1) * max(len(items), 1)
+    if dtype.itemsize * max(len(items), 1) > max(4 * natural, _PADDED_STRING_BYTES):
+        raise ValueError(
+            f"{where} has the string dtype {dtype.str}, far wider than its longest string "
+            f"({longest} characters)"
+        )
+
+
 def _decode_array(value, where) -> np.ndarray:
     dtype = _decode_dtype(value.get("dtype"), where)
     shape, data = value.get("shape"), value.get("data")
     if (
         not isinstance(shape, list)
+        or len(shape) > _MAX_DIMENSIONS
         or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)
         or not isinstance(data, list)
         or math.prod(shape) != len(data)
     ):
         raise ValueError(f"{where} is an array whose shape does not match its data")
+    _check_string_width(dtype, data, where)
     if dtype.kind == "f":
         data = [_decode_float(item, where) for item in data]
     elif dtype.kind == "O":
@@ -181,6 +205,7 @@ def _decode_scalar(value, where):
         item = _decode_float(item, where)
     elif not isinstance(item, (int, bool, str)):
         raise ValueError(f"{where} holds a {type(item).__name__}")
+    _check_string_width(dtype, [item], where)
     return np.asarray(item, dtype=dtype)[()]
 
 
@@ -232,11 +257,17 @@ def decode(value, where: str, *, primitive: bool = False):
     if kind == "dtype_type":
         return _decode_dtype(value.get("value"), where).type
     if kind == "device" and isinstance(value.get("value"), str):
-        return torch.device(value["value"])
+        try:
+            return torch.device(value["value"])
+        except (RuntimeError, TypeError):
+            raise ValueError(f"{where} names an unknown device {value['value']!r:.40}") from None
     if kind == "random_state":
         state = decode(value.get("state"), where)
         random_state = np.random.RandomState()
-        random_state.set_state(state)
+        try:
+            random_state.set_state(state)
+        except (TypeError, ValueError, KeyError, IndexError, OverflowError):
+            raise ValueError(f"{where} is not the state of a numpy RandomState") from None
         return random_state
     if kind == "optimizer":
         optimizer = getattr(torch.optim, str(value.get("name")), None)

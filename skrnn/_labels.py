@@ -34,6 +34,24 @@ class ClassLabelsMixin:
         self._check_known_labels(labels)
         return np.searchsorted(self.classes_, labels)
 
+    def _check_fitted(self) -> None:
+        """``classes_``, where there is one: the sorted distinct labels, as ``np.unique`` makes
+        them (of a saved model; see :meth:`BaseRNNEstimator._check_fitted`)."""
+        super()._check_fitted()
+        if not hasattr(self, "classes_"):
+            return
+        classes = self.classes_
+        if (
+            not isinstance(classes, np.ndarray)
+            or classes.ndim != 1
+            or not len(classes)
+            or (classes.dtype.kind == "f" and not np.isfinite(classes).all())
+            or not np.array_equal(np.unique(classes), classes)
+        ):
+            raise ValueError(
+                f"classes_ should be a 1-D array of sorted distinct labels, got {classes!r:.100}."
+            )
+
 
 class LabelledTargetsMixin(ClassLabelsMixin):
     """Targets that are class labels: ``class_weight`` and ``partial_fit(classes=...)``."""
@@ -48,6 +66,32 @@ class LabelledTargetsMixin(ClassLabelsMixin):
         raise ValueError(
             f"{type(self).__name__} needs at least two classes; y has {found}{context}."
         )
+
+    def _check_fitted(self) -> None:
+        """At least two ``classes_``, and one loss weight per class where ``class_weight``
+        asks for them (of a saved model; see :meth:`BaseRNNEstimator._check_fitted`)."""
+        super()._check_fitted()
+        n_classes = len(self.classes_)
+        if n_classes < 2:
+            raise ValueError(f"classes_ should hold at least two classes, got {n_classes}.")
+        weights = self._class_weight
+        if self.class_weight is None:
+            valid = weights is None
+        elif isinstance(self.class_weight, dict):
+            valid = weights == self._class_weights(None)
+        else:
+            valid = (
+                isinstance(weights, list)
+                and len(weights) == n_classes
+                and all(
+                    isinstance(w, float) and np.isfinite(w) and w > 0 for w in weights
+                )
+            )
+        if not valid:
+            raise ValueError(
+                f"_class_weight should be the loss weight of each of the {n_classes} classes "
+                f"that class_weight={self.class_weight!r:.60} gives, got {weights!r:.100}."
+            )
 
     def _learn_targets(self, targets, weights) -> None:
         self._class_weight = self._class_weights(targets, weights)

@@ -23,6 +23,17 @@ its registered name. The checksums catch files that were damaged or altered afte
 are not a signature (whoever can alter the file can recompute them), which is why safety rests
 on the absence of pickle, not on the checksums.
 
+A file from elsewhere cannot make loading allocate much more than its own size either.
+Before anything is read, the zip directory's entries and the sizes they declare are checked
+(exactly the three entries; a few hundred KB of manifest and at most a few MB of model.json;
+no entry that inflates a hundredfold; no entry beyond the end of the file), and every entry is
+read in bounded chunks, whatever it declares. The parameters and fitted attributes are checked
+as ``fit`` would have made them (``_check_params`` and ``_check_fitted``); the torch module
+they describe is then built on the ``meta`` device, which has shapes but no memory, and the
+safetensors header of the weights must name exactly its tensors, dtypes and shapes, and
+account for every byte of the entry, before the module is built for real and the weights are
+read. Weights holding NaN or infinite values are refused.
+
 Pickle and joblib keep working as scikit-learn users expect; use them for sklearn workflows
 (joblib caching, ``Parallel`` workers) and this format to share models or to open models from
 sources you do not trust.
@@ -33,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import math
 import os
 import tempfile
 import warnings
@@ -41,10 +53,11 @@ from importlib import metadata
 from pathlib import Path
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from ._json import decode, dumps, encode, loads
 from ._registry import estimator_class, estimator_name
-from ._utils import resolve_device
+from ._utils import allowed_cpu_count, resolve_device
 from ._version import __version__
 from .cells import ENTRY_POINT_GROUP, cell_name, get_cell
 from .exceptions import MissingCellError, ModelFileError
@@ -56,9 +69,41 @@ MODEL_ENTRY = "model.json"
 WEIGHTS_ENTRY = "weights.safetensors"
 _ENTRIES = (MANIFEST_ENTRY, MODEL_ENTRY, WEIGHTS_ENTRY)
 
-# Entries larger than this are refused before they are read (a zip bomb must not fill memory).
-_MAX_JSON_BYTES = 256 << 20
+# What a model file may declare, checked in its zip directory before anything is read: a
+# manifest is a few hundred bytes and a model.json a few KB (its largest parts are the training
+# history and the class labels). The weights are exactly as large as the model that the
+# parameters describe; this only bounds them before the parameters are read.
+_MAX_MANIFEST_BYTES = 64 << 10
+_MAX_MODEL_BYTES = 8 << 20
 _MAX_WEIGHTS_BYTES = 64 << 30
+# The JSON header of the safetensors weights: about 100 bytes a tensor.
+_MAX_HEADER_BYTES = 1 << 20
+# JSON and float weights deflate to a half or a tenth of their size; a member that claims to
+# grow more than this when inflated (and to more than the floor) is a zip bomb.
+_MAX_COMPRESSION_RATIO = 100
+_COMPRESSION_RATIO_FLOOR = 64 << 10
+# Members are read this much at a time, so no declared size is ever allocated at once.
+_READ_CHUNK = 1 << 20
+# Building a model on the meta device takes a few dozen torch calls for each of its tensors;
+# parameters that need far more (a billion layers) are refused before the build ends.
+_META_CALLS_PER_TENSOR = 64
+_META_CALLS_FLOOR = 1024
+
+# safetensors' dtype names, and the size of one element of each.
+_SAFETENSORS_DTYPES = {
+    torch.float64: "F64",
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.int64: "I64",
+    torch.int32: "I32",
+    torch.int16: "I16",
+    torch.int8: "I8",
+    torch.uint8: "U8",
+    torch.bool: "BOOL",
+}
+_ITEM_SIZES = {name: torch.empty((), dtype=dtype).element_size()
+               for dtype, name in _SAFETENSORS_DTYPES.items()}
 
 
 def _cell_record(cell) -> dict:
@@ -197,35 +242,215 @@ def _read_json(data: bytes, source: str, entry: str) -> dict:
     return value
 
 
-def _read_entries(path, source: str) -> dict[str, bytes]:
+def _open_archive(file, source: str) -> zipfile.ZipFile:
     try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
+        return zipfile.ZipFile(file)
+    except Exception:  # BadZipFile, and whatever else a damaged directory makes zipfile raise
         raise _file_error(
             source,
             "it is not a zip archive (the file may be truncated, or be another kind of file "
             "such as a pickle). Model files are written by estimator.save(path).",
         ) from None
-    with archive:
-        infos = {info.filename: info for info in archive.infolist()}
-        if sorted(infos) != sorted(_ENTRIES):
+
+
+def _check_members(archive: zipfile.ZipFile, source: str) -> dict[str, zipfile.ZipInfo]:
+    """The three entries' directory records, once the sizes they declare are plausible."""
+    infos = archive.infolist()
+    names = sorted(info.filename for info in infos)
+    if names != sorted(_ENTRIES):
+        raise _file_error(
+            source,
+            f"it holds the entries {names[:10]!r:.300}, but a model file holds exactly "
+            f"{list(_ENTRIES)}, once each.",
+        )
+    limits = {
+        MANIFEST_ENTRY: _MAX_MANIFEST_BYTES,
+        MODEL_ENTRY: _MAX_MODEL_BYTES,
+        WEIGHTS_ENTRY: _MAX_WEIGHTS_BYTES,
+    }
+    archive_size = archive.fp.seek(0, os.SEEK_END)
+    for info in infos:
+        if info.header_offset + info.compress_size > archive_size:
             raise _file_error(
                 source,
-                f"it holds the entries {sorted(infos)[:10]}, but a model file holds exactly "
-                f"{list(_ENTRIES)}.",
+                f"its entry {info.filename} declares {info.compress_size} bytes that the file "
+                "does not hold (it may be truncated).",
             )
-        entries = {}
-        for name, info in infos.items():
-            limit = _MAX_WEIGHTS_BYTES if name == WEIGHTS_ENTRY else _MAX_JSON_BYTES
-            if info.file_size > limit:
-                raise _file_error(source, f"its entry {name} is implausibly large.")
-            try:
-                entries[name] = archive.read(info)
-            except Exception as exc:  # CRC errors, truncation, unknown compression, encryption
-                raise _file_error(
-                    source, f"its entry {name} cannot be read ({type(exc).__name__}: {exc})."
-                ) from None
-    return entries
+        if info.file_size > limits[info.filename]:
+            raise _file_error(
+                source,
+                f"its entry {info.filename} declares {info.file_size} bytes, more than the "
+                f"{limits[info.filename]} such an entry may hold.",
+            )
+        if (
+            info.file_size > _COMPRESSION_RATIO_FLOOR
+            and info.file_size > _MAX_COMPRESSION_RATIO * info.compress_size
+        ):
+            raise _file_error(
+                source,
+                f"its entry {info.filename} would inflate from {info.compress_size} to "
+                f"{info.file_size} bytes, which no model file does (a zip bomb?).",
+            )
+    return {info.filename: info for info in infos}
+
+
+def _read_member(
+    archive, info, source: str, *, limit: int, offset: int = 0, whole: bool = True
+) -> bytes:
+    """At most ``limit`` bytes of a member from ``offset``, read in chunks, whatever size the
+    member declares. With ``whole``, the rest of the member, which must not hold more."""
+    chunks, size, most = [], 0, limit + 1 if whole else limit
+    try:
+        with archive.open(info) as member:
+            if offset:
+                member.read(offset)
+            while size < most:
+                chunk = member.read(min(_READ_CHUNK, most - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+    except Exception as exc:  # CRC errors, truncation, unknown compression, encryption
+        raise _file_error(
+            source, f"its entry {info.filename} cannot be read ({type(exc).__name__}: {exc})."
+        ) from None
+    if size > limit:
+        raise _file_error(source, f"its entry {info.filename} holds more than {limit} bytes.")
+    return b"".join(chunks)
+
+
+def _weights_layout(archive, info, source: str) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """The dtype and shape of every tensor that the safetensors header of the weights
+    declares, checked to describe exactly the bytes of the entry, before any of them is read.
+
+    The format is an 8-byte little-endian header length, a JSON header that gives each tensor's
+    dtype, shape and byte range, and the tensors' bytes, back to back.
+    """
+
+    def refuse(problem):
+        return _file_error(source, f"its weights are not a valid safetensors file: {problem}.")
+
+    start = _read_member(archive, info, source, limit=8, whole=False)
+    if len(start) < 8:
+        raise refuse("they are shorter than a header")
+    length = int.from_bytes(start, "little")
+    if not 2 <= length <= min(_MAX_HEADER_BYTES, info.file_size - 8):
+        raise refuse(f"they declare a header of {length} bytes in {info.file_size}")
+    header = _read_member(archive, info, source, limit=length, offset=8, whole=False)
+    if len(header) < length:
+        raise refuse("they end inside the header")
+    try:
+        header = loads(header)
+    except ValueError as exc:
+        raise refuse(f"the header is not valid JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise refuse("the header is not a JSON object")
+    metadata = header.pop("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(
+        isinstance(value, str) for value in metadata.values()
+    ):
+        raise refuse("the header's __metadata__ is not a mapping of strings")
+    layout, ranges = {}, []
+    for name, entry in header.items():
+        dtype = entry.get("dtype") if isinstance(entry, dict) else None
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if (
+            dtype not in _ITEM_SIZES
+            or not isinstance(shape, list)
+            or not all(type(size) is int and size >= 0 for size in shape)
+            or not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(type(offset) is int for offset in offsets)
+            or not 0 <= offsets[0] <= offsets[1]
+            or offsets[1] - offsets[0] != _ITEM_SIZES[dtype] * math.prod(shape)
+        ):
+            raise refuse(f"the tensor {name!r:.80} is declared as {entry!r:.200}")
+        layout[name] = (dtype, tuple(shape))
+        ranges.append(offsets)
+    end = 0
+    for begin, stop in sorted(ranges):
+        if begin != end:
+            raise refuse("the tensors' byte ranges overlap or leave gaps")
+        end = stop
+    if 8 + length + end != info.file_size:
+        raise refuse(
+            f"the header describes {8 + length + end} bytes, but the entry holds "
+            f"{info.file_size}"
+        )
+    return layout
+
+
+def _layout(state: dict) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """The safetensors dtype name and the shape of every tensor of a state dict."""
+    return {
+        name: (_SAFETENSORS_DTYPES.get(tensor.dtype, str(tensor.dtype)), tuple(tensor.shape))
+        for name, tensor in state.items()
+    }
+
+
+class _TooManyTensorCalls(Exception):
+    pass
+
+
+class _CountedMetaBuild(TorchFunctionMode):
+    """Counts the torch calls of a build (under ``torch.device("meta")``) and stops it after
+    ``most`` of them, so that parameters describing a model of absurd depth are refused in
+    milliseconds instead of being built."""
+
+    def __init__(self, most: int):
+        super().__init__()
+        self.most, self.calls = most, 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.calls += 1
+        if self.calls > self.most:
+            raise _TooManyTensorCalls
+        return func(*args, **(kwargs or {}))
+
+
+def _weights_checker(layout: dict, source: str):
+    """The check that ``_restore_fitted`` runs before it builds the net: the module that the
+    parameters and fitted attributes describe, built on the meta device (shapes, no memory),
+    has exactly the tensors of the file's weights."""
+
+    def check(estimator) -> None:
+        budget = _META_CALLS_FLOOR + _META_CALLS_PER_TENSOR * len(layout)
+        try:
+            with torch.device("meta"), _CountedMetaBuild(budget):
+                module = estimator._module_class(**estimator._module_params())
+        except _TooManyTensorCalls:
+            raise _file_error(
+                source,
+                f"its parameters describe a model of far more tensors than the {len(layout)} "
+                "its weights hold.",
+            ) from None
+        except Exception:  # a plugin cell that cannot be built on the meta device: the
+            return  # weights are checked against the real module instead, after the build
+        _compare_layouts(layout, _layout(module.state_dict()), source)
+
+    return check
+
+
+def _compare_layouts(found: dict, expected: dict, source: str) -> None:
+    def refuse(problem):
+        return _file_error(
+            source, f"its weights do not fit the model its parameters describe: {problem}."
+        )
+
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    if missing or unexpected:
+        raise refuse(
+            f"they lack the tensors {missing[:5]!r:.300} and hold the unexpected tensors "
+            f"{unexpected[:5]!r:.300}"
+        )
+    for name, (dtype, shape) in expected.items():
+        if found[name] != (dtype, shape):
+            raise refuse(
+                f"the tensor {name!r} is {found[name][0]} of shape {found[name][1]!r:.100} in "
+                f"the file, but {dtype} of shape {shape} in the model"
+            )
 
 
 def _check_cell(record, source: str) -> None:
@@ -257,7 +482,10 @@ def load(path, *, device: str | None = None):
     """Load an estimator saved with ``estimator.save(path)``.
 
     Loading runs no code from the file: the estimator is rebuilt from its saved parameters
-    and its weights are copied into a freshly built torch module.
+    and its weights are copied into a freshly built torch module. Every parameter and fitted
+    attribute is checked as ``fit`` would have made it, and every size the file declares is
+    checked against the model its parameters describe before anything of that size is
+    allocated, so a damaged or crafted file is refused without using much memory.
 
     Parameters
     ----------
@@ -276,8 +504,8 @@ def load(path, *, device: str | None = None):
     Raises
     ------
     skrnn.exceptions.ModelFileError
-        If the file is not a skrnn model file, is truncated, or was altered after saving
-        (a :class:`ValueError`).
+        If the file is not a skrnn model file, is truncated, was altered after saving, or
+        describes a model that ``fit`` could not have made (a :class:`ValueError`).
     skrnn.exceptions.MissingCellError
         If the model's recurrent cell is not registered here, for example because its plugin
         package is not installed; the message names the plugin.
@@ -299,26 +527,82 @@ def load(path, *, device: str | None = None):
     import safetensors.torch
 
     source = "This object" if hasattr(path, "read") else f"The file {os.fspath(path)!r}"
-    entries = _read_entries(path, source)
-    manifest = _read_json(entries[MANIFEST_ENTRY], source, MANIFEST_ENTRY)
+    with contextlib.ExitStack() as stack:
+        file = path if hasattr(path, "read") else stack.enter_context(open(path, "rb"))
+        archive = stack.enter_context(_open_archive(file, source))
+        infos = _check_members(archive, source)
+        manifest = _read_json(
+            _read_member(archive, infos[MANIFEST_ENTRY], source, limit=_MAX_MANIFEST_BYTES),
+            source,
+            MANIFEST_ENTRY,
+        )
+        checksums = _check_manifest(manifest, source)
+        model_bytes = _read_member(archive, infos[MODEL_ENTRY], source, limit=_MAX_MODEL_BYTES)
+        _check_checksum(model_bytes, checksums, MODEL_ENTRY, source)
+        model = _read_json(model_bytes, source, MODEL_ENTRY)
+        # The weights' header is checked against the entry's size and then against the model
+        # the parameters describe; only then are the weights read, so no declared size is
+        # allocated before it is known to be the model's own.
+        layout = _weights_layout(archive, infos[WEIGHTS_ENTRY], source)
+        estimator = _build_estimator(model, layout, source, device)
+        weights = _read_member(
+            archive, infos[WEIGHTS_ENTRY], source, limit=infos[WEIGHTS_ENTRY].file_size
+        )
+    if len(weights) != infos[WEIGHTS_ENTRY].file_size:
+        raise _file_error(source, f"its entry {WEIGHTS_ENTRY} ends early.")
+    _check_checksum(weights, checksums, WEIGHTS_ENTRY, source)
+    try:
+        state = safetensors.torch.load(weights)
+    except Exception as exc:
+        raise _file_error(
+            source, f"its weights cannot be read ({type(exc).__name__}: {exc})."
+        ) from None
+    del weights
+    module = estimator.net_.module_
+    _compare_layouts(_layout(state), _layout(module.state_dict()), source)
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise _file_error(
+                source,
+                f"its weights hold NaN or infinite values (in {name!r}), which training never "
+                "leaves behind.",
+            )
+    try:
+        module.load_state_dict(state, strict=True)
+    except Exception as exc:
+        raise _file_error(
+            source, f"its weights do not fit the model its parameters describe ({exc})."
+        ) from None
+    return estimator
+
+
+def _check_manifest(manifest: dict, source: str) -> dict:
+    """The manifest's checksums, once it names this format in a version this skrnn reads."""
     if manifest.get("format") != FORMAT:
         raise _file_error(source, f"its manifest names the format {manifest.get('format')!r:.40}.")
     version = manifest.get("format_version")
-    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+    if type(version) is not int or not 1 <= version <= FORMAT_VERSION:
         raise ModelFileError(
             f"{source} has model-file format version {version!r:.20}, but this skrnn reads "
             f"versions up to {FORMAT_VERSION}; it was written by skrnn "
             f"{manifest.get('skrnn_version')!r:.20}. Upgrade skrnn to load it."
         )
     checksums = manifest.get("sha256")
-    for name in (MODEL_ENTRY, WEIGHTS_ENTRY):
-        expected = checksums.get(name) if isinstance(checksums, dict) else None
-        if expected != _sha256(entries[name]):
-            raise ModelFileError(
-                f"{source} fails its checksum: {name} is not what was saved, so the file was "
-                "damaged or altered after saving. Save the model again from its source."
-            )
-    model = _read_json(entries[MODEL_ENTRY], source, MODEL_ENTRY)
+    return checksums if isinstance(checksums, dict) else {}
+
+
+def _check_checksum(data: bytes, checksums: dict, name: str, source: str) -> None:
+    if checksums.get(name) != _sha256(data):
+        raise ModelFileError(
+            f"{source} fails its checksum: {name} is not what was saved, so the file was "
+            "damaged or altered after saving. Save the model again from its source."
+        )
+
+
+def _build_estimator(model: dict, layout: dict, source: str, device):
+    """The estimator that ``model.json`` describes, its parameters and fitted attributes
+    checked as ``fit`` checks them and its net built, untrained, once the weights' ``layout``
+    is known to be that of its module."""
     cls = estimator_class(model.get("estimator"))
     if cls is None:
         raise _file_error(
@@ -342,13 +626,54 @@ def load(path, *, device: str | None = None):
     if unknown:
         raise _file_error(
             source,
-            f"it sets parameters {unknown} that {cls.__name__} of this skrnn version does not "
-            f"have (the file was written by skrnn {model.get('skrnn_version')!r:.20}).",
+            f"it sets parameters {unknown!r:.300} that {cls.__name__} of this skrnn version "
+            f"does not have (the file was written by skrnn {model.get('skrnn_version')!r:.20}).",
         )
+    if params.get("checkpoint") is not None:  # never saved: see _estimator_parameters
+        raise _file_error(
+            source,
+            "it sets checkpoint, a path where a later fit would write, which model files "
+            "never hold.",
+        )
+    _refuse_booleans_for_numbers(cls, params, source)
     # Files written before a parameter existed describe the model without it: such a
     # parameter takes the value that builds the model they hold, not today's default.
     for name, value in getattr(cls, "_value_before_parameter_existed", {}).items():
         params.setdefault(name, value)
+    _adapt_to_this_machine(params, device)
+    try:
+        estimator.set_params(**params)
+        estimator._restore_fitted(fitted, check=_weights_checker(layout, source))
+    except ModelFileError:
+        raise
+    except Exception as exc:
+        raise _file_error(
+            source,
+            f"its parameters and fitted attributes do not describe a {cls.__name__} that can "
+            f"be built ({type(exc).__name__}: {str(exc):.500}).",
+        ) from None
+    return estimator
+
+
+def _refuse_booleans_for_numbers(cls, params: dict, source: str) -> None:
+    """Refuse True or False for a parameter that takes numbers.
+
+    sklearn's constraints count booleans as integers, so ``num_layers=True`` passes them and
+    then breaks torch's recurrent kernels at predict time.
+    """
+    for name, value in params.items():
+        constraints = cls._parameter_constraints.get(name, [])
+        if isinstance(value, bool) and not any(
+            constraint in ("boolean", "verbose", bool) for constraint in constraints
+        ):
+            raise _file_error(
+                source, f"it sets {name}={value}, but {name} takes numbers, not booleans."
+            )
+
+
+def _adapt_to_this_machine(params: dict, device) -> None:
+    """Replace the parameters that name resources of the machine the model was trained on
+    (its device, its thread count) where this machine lacks them, with a warning."""
     if device is not None:
         params["device"] = device
     else:
@@ -356,31 +681,19 @@ def load(path, *, device: str | None = None):
             resolve_device(params.get("device", "auto"))
         except ValueError:
             warnings.warn(
-                f"The model was saved with device={params.get('device')!r}, which this machine "
-                "does not have; it is loaded on the CPU (device='cpu').",
+                f"The model was saved with device={params.get('device')!r:.40}, which this "
+                "machine does not have; it is loaded on the CPU (device='cpu').",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=4,
             )
             params["device"] = "cpu"
-    try:
-        estimator.set_params(**params)
-        estimator._restore_fitted(fitted)
-    except Exception as exc:
-        raise _file_error(
-            source,
-            f"its parameters do not describe a {cls.__name__} that can be built "
-            f"({type(exc).__name__}: {exc}).",
-        ) from None
-    try:
-        state = safetensors.torch.load(entries[WEIGHTS_ENTRY])
-    except Exception as exc:
-        raise _file_error(
-            source, f"its weights cannot be read ({type(exc).__name__}: {exc})."
-        ) from None
-    try:
-        estimator.net_.module_.load_state_dict(state, strict=True)
-    except Exception as exc:
-        raise _file_error(
-            source, f"its weights do not fit the model its parameters describe ({exc})."
-        ) from None
-    return estimator
+    n_threads = params.get("n_threads")
+    if type(n_threads) is int and n_threads > allowed_cpu_count():
+        warnings.warn(
+            f"The model was saved with n_threads={n_threads}, more than the "
+            f"{allowed_cpu_count()} cores this process may use; it is loaded with "
+            "n_threads=None (torch's own setting).",
+            UserWarning,
+            stacklevel=4,
+        )
+        params["n_threads"] = None

@@ -76,6 +76,46 @@ class SequenceReadingMixin:
                 f"(n_tokens={self.n_tokens_})."
             )
 
+    def _check_fitted(self) -> None:
+        """The patch size, vocabulary and input statistics that ``fit`` learns from images of
+        ``image_shape_`` (of a saved model; see :meth:`BaseRNNEstimator._check_fitted`)."""
+        super()._check_fitted()
+        patch_size = check_patch_size(self.patch_size, self.order, self.image_shape_)
+        if self._patch_size != patch_size:
+            raise ValueError(
+                f"_patch_size should be {patch_size}, from patch_size={self.patch_size!r:.40} "
+                f"and order={self.order!r}, got {self._patch_size!r:.40}."
+            )
+        if self._embeds():
+            n_tokens = self.n_tokens_
+            if (
+                not isinstance(n_tokens, numbers.Integral)
+                or isinstance(n_tokens, bool)
+                or n_tokens < 1
+                or (self.n_tokens is not None and n_tokens != self.n_tokens)
+            ):
+                raise ValueError(
+                    f"n_tokens_ should be a positive int (n_tokens if set), got "
+                    f"{n_tokens!r:.40}."
+                )
+        mean, std, channels = self._input_mean, self._input_std, self.image_shape_[2]
+        if self._embeds():
+            valid = (mean, std) == ([0.0], [1.0])  # ids are embedded, not scaled
+        else:
+            valid = (
+                isinstance(mean, list)
+                and isinstance(std, list)
+                and len(mean) == len(std) == channels
+                and all(isinstance(v, float) and np.isfinite(v) for v in mean + std)
+                and all(v > 0 for v in std)
+            )
+        if not valid:
+            raise ValueError(
+                f"_input_mean and _input_std should hold the mean and the positive standard "
+                f"deviation of each of the {channels} channel(s), got {mean!r:.60} and "
+                f"{std!r:.60}."
+            )
+
     def _learn_inputs(self, images) -> None:
         # Ids are embedded, not scaled.
         if self._embeds():

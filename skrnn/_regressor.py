@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.base import RegressorMixin
@@ -228,6 +230,32 @@ class RNNImageRegressor(RegressorMixin, AugmentMixin, SequenceReadingMixin, Base
                 f"{self.n_outputs_}."
             )
         return ((targets - self._y_mean) / self._y_scale).astype(np.float32)
+
+    def _check_fitted(self) -> None:
+        super()._check_fitted()
+        n_outputs = self.n_outputs_
+        if not isinstance(n_outputs, numbers.Integral) or isinstance(n_outputs, bool) or (
+            n_outputs < 1 or (self._y_1d is True and n_outputs != 1)
+        ):
+            raise ValueError(
+                f"n_outputs_ should be a positive int (1 for one target per image), got "
+                f"{n_outputs!r:.40}."
+            )
+        if not isinstance(self._y_1d, bool):
+            raise ValueError(f"_y_1d should be True or False, got {self._y_1d!r:.40}.")
+        for name in ("_y_mean", "_y_scale"):
+            value = getattr(self, name)
+            if (
+                not isinstance(value, np.ndarray)
+                or value.dtype != np.float64
+                or value.shape != (n_outputs,)
+                or not np.isfinite(value).all()
+                or (name == "_y_scale" and not (value > 0).all())
+            ):
+                raise ValueError(
+                    f"{name} should be {n_outputs} finite float64 value(s) (positive for the "
+                    f"scale), one per output, got {value!r:.100}."
+                )
 
     def _n_outputs(self):
         return self.n_outputs_

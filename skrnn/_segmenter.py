@@ -496,6 +496,39 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
             encoded[~labelled] = _IGNORED
         return encoded
 
+    def _check_fitted(self) -> None:
+        super()._check_fitted()
+        if self.classes_.dtype.kind not in "iu" or self.ignore_label in self.classes_:
+            raise ValueError(
+                f"classes_ should hold the integer labels of the masks (without ignore_label="
+                f"{self.ignore_label!r}), got {self.classes_!r:.100}."
+            )
+        height, width, channels = self.image_shape_
+        if self.patch_size is None:
+            patch_size = (1, 1)
+        elif isinstance(self.patch_size, str):  # "auto"
+            patch_size = auto_patch_size(height, width)
+        else:
+            patch_size = check_int_pair(self.patch_size, "patch_size", what="(ph, pw)")
+        if self._patch_size != patch_size:
+            raise ValueError(
+                f"_patch_size should be {patch_size}, from patch_size={self.patch_size!r:.40} "
+                f"and image_shape_={self.image_shape_}, got {self._patch_size!r:.40}."
+            )
+        mean, std = self._input_mean, self._input_std
+        if not (
+            isinstance(mean, list)
+            and isinstance(std, list)
+            and len(mean) == len(std) == channels
+            and all(isinstance(v, float) and np.isfinite(v) for v in mean + std)
+            and all(v > 0 for v in std)
+        ):
+            raise ValueError(
+                f"_input_mean and _input_std should hold the mean and the positive standard "
+                f"deviation of each of the {channels} channel(s), got {mean!r:.60} and "
+                f"{std!r:.60}."
+            )
+
     def _learn_inputs(self, images) -> None:
         self._input_mean, self._input_std = channel_statistics(images)
 

@@ -267,10 +267,13 @@ def test_partial_fit_ignores_the_checkpoint(data, tmp_path):
     assert not path.exists()
 
 
-def test_checkpoint_path_type_is_checked(data):
+def test_checkpoint_path_type_and_folder_are_checked(data, tmp_path):
     X, y = data["regressor"]
     with pytest.raises(ValueError, match="checkpoint"):
         FITS["regressor"](**TINY, checkpoint=3).fit(X, y)
+    missing = tmp_path / "missing" / "fit.ckpt"
+    with pytest.raises(ValueError, match="in a folder that does not exist"):
+        FITS["regressor"](**TINY, checkpoint=missing).fit(X, y)
 
 
 def test_resumed_fit_warns_nothing_extra(data, tmp_path):

@@ -123,8 +123,9 @@ def test_the_file_is_a_zip_of_json_and_safetensors_without_pickle(saved):
 @pytest.mark.parametrize(
     "labels",
     [np.array(["cat", "dog"] * 6), np.arange(12) % 2 * 10, np.arange(12) % 2 + 1.0,
-     np.arange(12) % 2 == 0, np.array(["x", "y"] * 6, dtype=object)],
-    ids=["str", "int", "float", "bool", "object"],
+     np.arange(12) % 2 == 0, np.array(["x", "y"] * 6, dtype=object),
+     np.array(["cat", "dog"] * 6, dtype="<U50")],
+    ids=["str", "int", "float", "bool", "object", "padded str"],
 )
 def test_classes_round_trip_with_their_dtype(labels):
     clf = RNNImageClassifier(**TINY).fit(X, labels)
