@@ -40,7 +40,14 @@ from skorch.history import History
 from ._checkpoint import Checkpoint, data_digest, fit_identity, weights_digest
 from ._data import ArrayDataset, BatchLoader, as_batch_source, read_rows
 from ._losses import WeightedLoss
-from ._net import LRSchedule, RollbackUnfinishedEpoch, SkrnnNet, StopOnNonFiniteLoss
+from ._net import (
+    PRECISIONS,
+    LRSchedule,
+    RollbackUnfinishedEpoch,
+    SkrnnNet,
+    StopOnNonFiniteLoss,
+    autocast,
+)
 from ._persistence import save_model
 from ._registry import register_estimator
 from ._utils import (
@@ -92,6 +99,7 @@ class BaseRNNEstimator(BaseEstimator):
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
         "device": [str, torch.device],
+        "precision": [StrOptions(set(PRECISIONS))],
         "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -162,6 +170,11 @@ class BaseRNNEstimator(BaseEstimator):
                     f"got an entry {callback!r}."
                 )
         self._device = resolve_device(self.device)
+        if self.precision == "float16" and self._device.type != "cuda":
+            raise ValueError(
+                f"precision='float16' trains on CUDA devices only (with loss scaling), but this "
+                f"estimator runs on {self._device}. Use precision='bfloat16' or 'float32' there."
+            )
 
     def _is_fitted(self) -> bool:
         return hasattr(self, "net_")
@@ -272,6 +285,7 @@ class BaseRNNEstimator(BaseEstimator):
             module=self._module_class,
             criterion=WeightedLoss,
             valid_score=setup["valid_score"],
+            precision=self.precision,
             optimizer=OPTIMIZERS.get(self.optimizer, self.optimizer),
             lr=self.lr,
             **{f"optimizer__{k}": v for k, v in self._optimizer_params().items()},
@@ -280,7 +294,9 @@ class BaseRNNEstimator(BaseEstimator):
             iterator_train=BatchLoader,
             iterator_train__shuffle=True,
             iterator_train__augment=self._augmenter(),
+            iterator_train__pin_memory=self._device.type == "cuda",
             iterator_valid=BatchLoader,
+            iterator_valid__pin_memory=self._device.type == "cuda",
             train_split=setup["train_split"],
             callbacks=setup["callbacks"],
             predict_nonlinearity=None,
@@ -343,7 +359,9 @@ class BaseRNNEstimator(BaseEstimator):
             else:
                 # The default callbacks depend on valid_score, so it goes first.
                 self.net_.set_params(
-                    valid_score=setup["valid_score"], train_split=setup["train_split"]
+                    valid_score=setup["valid_score"],
+                    precision=self.precision,
+                    train_split=setup["train_split"],
                 )
                 # skorch reads the loader's arguments from the net's attributes; its
                 # set_params would refuse them on an initialised net.
@@ -454,7 +472,12 @@ class BaseRNNEstimator(BaseEstimator):
         module = self.net_.module_
         module.eval()
         outputs, start, first_failed = None, 0, None
-        with torch_threads(self.n_threads), torch.inference_mode():
+        precision = self._inference_precision()
+        with (
+            torch_threads(self.n_threads),
+            torch.inference_mode(),
+            autocast(self.net_.device, precision),
+        ):
             while start < n:
                 stop = min(start + batch_size, n)
                 try:
@@ -477,6 +500,14 @@ class BaseRNNEstimator(BaseEstimator):
                 stacklevel=3,
             )
         return outputs
+
+    def _inference_precision(self) -> str:
+        """``precision`` for predictions, except float16 off CUDA (a model trained on a GPU
+        and loaded on the CPU), which predicts in float32."""
+        precision = getattr(self, "precision", "float32")
+        if precision == "float16" and torch.device(self.net_.device).type != "cuda":
+            return "float32"
+        return precision
 
     def _smaller_inference_batch(self, failed: int, error: BaseException) -> int:
         """Half the inference batch that ran out of memory, or raise at one image: prediction

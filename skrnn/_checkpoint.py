@@ -5,7 +5,8 @@ and a rename, so a crash mid-write leaves the previous checkpoint whole) that ho
 the rest of the fit depends on:
 
 * the module's weights, the optimizer's state (Adam's moments and step counts), the
-  learning-rate schedule's position, early stopping's counters and best weights;
+  learning-rate schedule's position, early stopping's counters and best weights, and float16's
+  loss scale;
 * torch's random generators, which draw the shuffling, dropout and augmentation of the epochs
   still to come;
 * the history so far, and the identity of the fit: the estimator's class and parameters and a
@@ -148,6 +149,9 @@ def _tensor_state(net, callbacks: dict) -> tuple[dict, dict]:
     device = torch.device(net.device)
     if device.type == "cuda":
         tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
+    scaler = getattr(net, "scaler_", None)
+    if scaler is not None:  # float16's loss scale and its growth counter
+        json_state["grad_scaler"] = scaler.state_dict()
     schedule = callbacks.get("lr_schedule")
     if isinstance(schedule, LRSchedule) and hasattr(schedule, "scheduler_"):
         json_state["lr_schedule"] = {
@@ -282,6 +286,8 @@ class Checkpoint(Callback):
         net.optimizer_.load_state_dict(
             {"state": optimizer_state, "param_groups": saved["optimizer_groups"]}
         )
+        if "grad_scaler" in saved and getattr(net, "scaler_", None) is not None:
+            net.scaler_.load_state_dict(saved["grad_scaler"])
         schedule = callbacks.get("lr_schedule")
         if "lr_schedule" in saved and isinstance(schedule, LRSchedule):
             schedule.scheduler_.load_state_dict(saved["lr_schedule"]["scheduler"])

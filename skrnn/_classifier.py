@@ -118,6 +118,7 @@ class RNNImageClassifier(
         n_tokens=None,
         augment="auto",
         device="auto",
+        precision="float32",
         n_threads=None,
         random_state=None,
         verbose=0,
@@ -152,6 +153,7 @@ class RNNImageClassifier(
         self.n_tokens = n_tokens
         self.augment = augment
         self.device = device
+        self.precision = precision
         self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose

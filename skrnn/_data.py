@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import mmap
 
@@ -232,7 +233,7 @@ class BatchLoader:
     it yields (the estimators give one to the loader of training batches only).
     """
 
-    def __init__(self, dataset, batch_size=128, shuffle=False, augment=None):
+    def __init__(self, dataset, batch_size=128, shuffle=False, augment=None, pin_memory=False):
         if isinstance(dataset, Subset):
             self.source = dataset.dataset
             self.indices = np.asarray(dataset.indices, dtype=np.int64)
@@ -243,6 +244,7 @@ class BatchLoader:
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.augment = augment
+        self.pin_memory = pin_memory
 
     def __len__(self):
         return math.ceil(self.n_samples / self.batch_size)
@@ -252,8 +254,32 @@ class BatchLoader:
         if self.shuffle:
             order = torch.randperm(self.n_samples).numpy()
             indices = order if indices is None else indices[order]
-        for start in range(0, self.n_samples, self.batch_size):
-            stop = min(start + self.batch_size, self.n_samples)
-            batch = np.arange(start, stop) if indices is None else indices[start:stop]
-            X, y = self.source.batch(batch)
-            yield (X, y) if self.augment is None else self.augment(X, y)
+        batches = [
+            np.arange(start, min(start + self.batch_size, self.n_samples))
+            if indices is None
+            else indices[start : start + self.batch_size]
+            for start in range(0, self.n_samples, self.batch_size)
+        ]
+        # Batches read from an array or a memory map (rather than sliced from a tensor) are
+        # read one ahead by a background thread while the model trains on the current one.
+        # Augmentation stays here, in order, so its random draws are those of a plain loop.
+        read = self._read
+        if isinstance(self.source.X, torch.Tensor):
+            for batch in batches:
+                yield self._augmented(read(batch))
+            return
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="skrnn-reader") as pool:
+            pending = pool.submit(read, batches[0]) if batches else None
+            for following in [*batches[1:], None]:
+                ready = pending.result()
+                pending = None if following is None else pool.submit(read, following)
+                yield self._augmented(ready)
+
+    def _read(self, batch):
+        X, y = self.source.batch(batch)
+        if self.pin_memory:  # page-locked, so the copy to the GPU can overlap its work
+            X = {k: v.pin_memory() for k, v in X.items()} if isinstance(X, dict) else X.pin_memory()
+        return X, y
+
+    def _augmented(self, batch):
+        return batch if self.augment is None else self.augment(*batch)

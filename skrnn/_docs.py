@@ -125,7 +125,18 @@ by up to this many standard deviations).""",
     "device": (
         "str",
         """``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"`` or
-``"cuda:N"``.""",
+``"cuda:N"``. On a machine with several GPUs, ``"auto"`` uses the current GPU, but the
+worker processes of a parallel search (``n_jobs``, Dask) spread over the GPUs: worker ``k``
+takes GPU ``k mod n_gpus``. Pass ``"cuda:N"`` (or set ``CUDA_VISIBLE_DEVICES``) to choose.""",
+    ),
+    "precision": (
+        '{"float32", "bfloat16", "float16"}',
+        """The arithmetic of the forward passes. ``"bfloat16"`` and ``"float16"`` run them
+under torch's autocast (mixed precision: matrix products in 16 bits, the weights and the loss in
+float32), several times the matrix throughput of float32 on recent GPUs; ``"float16"`` also
+scales the loss so small gradients do not vanish, and needs a CUDA device. ``"bfloat16"``
+also runs on CPUs (fast on those with bfloat16 units). Saved weights stay float32; a float16
+model loaded on the CPU predicts in float32.""",
     ),
     "n_threads": (
         "int or None",

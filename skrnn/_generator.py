@@ -185,6 +185,7 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         validation_fraction=0.1,
         n_iter_no_change=5,
         device="auto",
+        precision="float32",
         n_threads=None,
         random_state=None,
         verbose=0,
@@ -211,6 +212,7 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.device = device
+        self.precision = precision
         self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose

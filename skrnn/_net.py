@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 
 import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, PassthroughScoring, PrintLog
-from skorch.utils import to_tensor
+from skorch.dataset import unpack_data
+from skorch.utils import TeeGenerator, to_tensor
 
 from .exceptions import NonFiniteLossError
 
@@ -163,15 +165,52 @@ class StopOnNonFiniteLoss(Callback):
                 )
 
 
+# The ``precision`` parameter: the dtype autocast computes in (None: plain float32).
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def autocast(device, precision: str):
+    """The autocast context of ``precision`` on ``device`` (a no-op for float32)."""
+    dtype = PRECISIONS[precision]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
+def _on_device(x, device):
+    """``x`` as a tensor on ``device``; a copy from pinned memory does not wait for the GPU."""
+    if isinstance(x, torch.Tensor):
+        return x.to(device, non_blocking=x.is_pinned())
+    return to_tensor(x, device=device)
+
+
+def _is_float_tensor(value) -> bool:
+    return isinstance(value, torch.Tensor) and torch.is_floating_point(value)
+
+
+def _grad_scaler(device):
+    """A gradient scaler for float16 training on ``device`` (torch 2.3 moved it to torch.amp)."""
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler(torch.device(device).type)
+    return torch.cuda.amp.GradScaler()  # pragma: no cover - torch < 2.3
+
+
 class SkrnnNet(NeuralNet):
-    """A skorch ``NeuralNet`` whose batches may carry per-sample weights.
+    """A skorch ``NeuralNet`` whose batches may carry per-sample weights, with mixed precision.
 
     A batch's ``X`` is a tensor or ``{"X": tensor, "sample_weight": tensor}``; the weights go
     to the criterion (:class:`skrnn._losses.WeightedLoss`), never to the module.
+
+    With ``precision="bfloat16"`` or ``"float16"`` the module's forward pass runs under
+    autocast (the weights stay float32) and the loss is computed in float32 from the outputs;
+    float16 also scales the loss (a gradient scaler, ``scaler_``), unscaling the gradients
+    before the callbacks see them (so gradient clipping clips true gradients) and skipping
+    the steps whose gradients overflowed.
     """
 
-    def __init__(self, module, criterion, *, valid_score=None, **kwargs):
+    def __init__(self, module, criterion, *, valid_score=None, precision="float32", **kwargs):
         self.valid_score = valid_score
+        self.precision = precision
         super().__init__(module, criterion, **kwargs)
 
     @property
@@ -186,16 +225,55 @@ class SkrnnNet(NeuralNet):
         callbacks.append(("print_log", PrintLog()))
         return callbacks
 
+    def initialize(self):
+        super().initialize()
+        self.scaler_ = _grad_scaler(self.device) if self.precision == "float16" else None
+        return self
+
     def infer(self, x, **fit_params):
         if isinstance(x, Mapping):
             x = x["X"]
-        return self.module_(to_tensor(x, device=self.device), **fit_params)
+        with autocast(self.device, self.precision):
+            output = self.module_(_on_device(x, self.device), **fit_params)
+        if PRECISIONS[self.precision] is not None and _is_float_tensor(output):
+            output = output.float()  # the loss and the scores in float32
+        return output
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         sample_weight = X.get("sample_weight") if isinstance(X, Mapping) else None
         if sample_weight is not None:
             sample_weight = to_tensor(sample_weight, device=self.device)
         return self.criterion_(y_pred, to_tensor(y_true, device=self.device), sample_weight)
+
+    def train_step_single(self, batch, **fit_params):
+        scaler = getattr(self, "scaler_", None)
+        if scaler is None:
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        scaler.scale(loss).backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def train_step(self, batch, **fit_params):
+        scaler = getattr(self, "scaler_", None)
+        if scaler is None:
+            return super().train_step(batch, **fit_params)
+        # A scaled step cannot go through the optimizer's closure: unscale, let the callbacks
+        # see (and clip) the true gradients, then step unless they overflowed.
+        self._zero_grad_optimizer()
+        step = self.train_step_single(batch, **fit_params)
+        scaler.unscale_(self.optimizer_)
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
+        scaler.step(self.optimizer_)
+        scaler.update()
+        return step
 
 
 def accuracy_from_logits(y_true: np.ndarray, logits: np.ndarray) -> float:

@@ -46,18 +46,16 @@ import hashlib
 import io
 import math
 import os
-import tempfile
 import warnings
 import zipfile
 from importlib import metadata
-from pathlib import Path
 
 import torch
 from torch.overrides import TorchFunctionMode
 
 from ._json import decode, dumps, encode, loads
 from ._registry import estimator_class, estimator_name
-from ._utils import allowed_cpu_count, resolve_device
+from ._utils import allowed_cpu_count, resolve_device, write_atomically
 from ._version import __version__
 from .cells import ENTRY_POINT_GROUP, cell_name, get_cell
 from .exceptions import MissingCellError, ModelFileError
@@ -206,26 +204,8 @@ def save_model(estimator, path) -> None:
     if hasattr(path, "write"):
         path.write(buffer.getvalue())
         return
-    path = Path(os.fspath(path))
-    # Write next to the target and rename, so an interrupted save never leaves half a file.
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    try:
-        # mkstemp makes the file private (0600); the model gets the mode of any new file.
-        os.chmod(temporary, 0o666 & ~_umask())
-        with os.fdopen(handle, "wb") as file:
-            file.write(buffer.getvalue())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-
-
-def _umask() -> int:
-    """The process's umask (read by setting it, as the os module offers no getter)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    # Written next to the target and renamed, so an interrupted save never leaves half a file.
+    write_atomically(path, buffer.getvalue())
 
 
 def _file_error(source: str, problem: str) -> ModelFileError:

@@ -106,6 +106,7 @@ class RNNImageRegressor(RegressorMixin, AugmentMixin, SequenceReadingMixin, Base
         n_tokens=None,
         augment=False,
         device="auto",
+        precision="float32",
         n_threads=None,
         random_state=None,
         verbose=0,
@@ -138,6 +139,7 @@ class RNNImageRegressor(RegressorMixin, AugmentMixin, SequenceReadingMixin, Base
         self.n_tokens = n_tokens
         self.augment = augment
         self.device = device
+        self.precision = precision
         self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose

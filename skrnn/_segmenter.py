@@ -239,6 +239,7 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         label_smoothing=0.0,
         augment=False,
         device="auto",
+        precision="float32",
         n_threads=None,
         random_state=None,
         verbose=0,
@@ -269,6 +270,7 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         self.label_smoothing = label_smoothing
         self.augment = augment
         self.device = device
+        self.precision = precision
         self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import re
 import tempfile
@@ -18,7 +19,8 @@ import torch
 def resolve_device(device: str | torch.device) -> torch.device:
     """Turn a ``device`` parameter into a :class:`torch.device`.
 
-    ``"auto"`` picks CUDA when it is present and the CPU otherwise.
+    ``"auto"`` picks CUDA when it is present and the CPU otherwise; with several GPUs, the
+    workers of a parallel search spread over them (:func:`_auto_cuda_device`).
 
     Raises
     ------
@@ -29,7 +31,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if isinstance(device, torch.device):
         resolved = device
     elif device == "auto":
-        resolved = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        resolved = _auto_cuda_device() if torch.cuda.is_available() else torch.device("cpu")
     else:
         try:
             resolved = torch.device(device)
@@ -64,6 +66,25 @@ def release_cached_memory(device: torch.device) -> None:
     """Return the memory torch's CUDA allocator caches, after a failed allocation."""
     if torch.device(device).type == "cuda":
         torch.cuda.empty_cache()
+
+
+def _auto_cuda_device() -> torch.device:
+    """The GPU of ``device="auto"``: the current one, except in the worker processes of a
+    parallel search on a machine with several GPUs, which spread over them.
+
+    A worker is told apart by its process name: joblib's (loky) and multiprocessing's workers
+    are numbered (``LokyProcess-3``, ``ForkPoolWorker-2``), and worker ``k`` takes GPU
+    ``(k - 1) % n_gpus``; other child processes (a Dask worker under its nanny) go by their
+    process id. Nothing is asked of the GPUs themselves, so no worker opens a CUDA context on
+    a GPU it will not use.
+    """
+    count = torch.cuda.device_count()
+    process = multiprocessing.current_process()
+    if count <= 1 or multiprocessing.parent_process() is None:
+        return torch.device("cuda")
+    number = re.search(r"(\d+)$", process.name)
+    worker = int(number.group(1)) - 1 if number else os.getpid()
+    return torch.device("cuda", worker % count)
 
 
 def torch_version() -> tuple[int, int]:

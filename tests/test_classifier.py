@@ -192,7 +192,9 @@ def test_warm_start_continues_training(digits, tiny):
     first = clf.net_.module_.head[-1].weight.detach().clone()
     clf.fit(X, y)
     assert len(clf.net_.history) == 2 * tiny["max_epochs"]
-    assert not np.array_equal(first.numpy(), clf.net_.module_.head[-1].weight.detach().numpy())
+    assert not np.array_equal(
+        first.cpu().numpy(), clf.net_.module_.head[-1].weight.detach().cpu().numpy()
+    )
 
 
 def test_partial_fit_trains_one_epoch_per_call(digits, tiny):

@@ -155,7 +155,7 @@ def test_photos_are_predicted_one_at_a_time_on_the_cpu(fitted):
     assert fitted._inference_batch_size(32 * 32) == 64  # 65,536 pixels a batch
 
 
-def test_large_images_are_predicted_a_few_at_a_time(fitted, monkeypatch):
+def test_large_images_are_predicted_a_few_at_a_time(fitted, monkeypatch, batch_tolerance):
     """The pixels per inference batch are bounded, below a training batch if need be."""
     from skrnn import _segmenter as segmenter
 
@@ -163,7 +163,7 @@ def test_large_images_are_predicted_a_few_at_a_time(fitted, monkeypatch):
     whole = fitted.predict_proba(X)
     monkeypatch.setattr(segmenter, "_CPU_INFERENCE_PIXELS", 2 * 24 * 24)
     assert fitted._inference_batch_size(24 * 24) == 2
-    np.testing.assert_allclose(fitted.predict_proba(X), whole, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fitted.predict_proba(X), whole, **batch_tolerance)
 
 
 @pytest.mark.parametrize("patch_size", [1, 3, (2, 4)])
@@ -195,16 +195,32 @@ def test_fixed_patches_are_kept_as_given(fitted):
 
 
 def test_the_local_convolutions_feed_the_sweeps_and_the_classifier():
-    model = ReSegModel(n_channels=3, n_outputs=2, cell="gru", hidden_size=4, num_layers=1,
-                       bidirectional=True, dropout=0.0, patch_size=(2, 2), conv=(5, 6))
+    model = ReSegModel(
+        n_channels=3,
+        n_outputs=2,
+        cell="gru",
+        hidden_size=4,
+        num_layers=1,
+        bidirectional=True,
+        dropout=0.0,
+        patch_size=(2, 2),
+        conv=(5, 6),
+    )
     widths = [layer.out_channels for layer in model.local if isinstance(layer, torch.nn.Conv2d)]
     assert widths == [5, 6]
     # The upsampled grid, the pixel's values and its local features.
     assert model.classifier[0].in_channels == 32 + 3 + 6
     assert model(torch.rand(2, 7, 9, 3)).shape == (2, 2, 7, 9)
     # Without convolutions the module is the one of files saved before they existed.
-    plain = ReSegModel(n_channels=3, n_outputs=2, cell="gru", hidden_size=4, num_layers=1,
-                       bidirectional=True, dropout=0.0)
+    plain = ReSegModel(
+        n_channels=3,
+        n_outputs=2,
+        cell="gru",
+        hidden_size=4,
+        num_layers=1,
+        bidirectional=True,
+        dropout=0.0,
+    )
     assert not any(key.startswith("local") for key in plain.state_dict())
 
 
@@ -212,8 +228,15 @@ def test_a_pixel_sees_its_neighbours_through_the_convolutions():
     """With one-way sweeps a pixel sees nothing below or right of it, except through the
     3x3 convolutions: one layer of them reaches one pixel further."""
     torch.manual_seed(0)
-    common = dict(n_channels=1, n_outputs=2, cell="gru", hidden_size=4, num_layers=1,
-                  bidirectional=False, dropout=0.0)
+    common = dict(
+        n_channels=1,
+        n_outputs=2,
+        cell="gru",
+        hidden_size=4,
+        num_layers=1,
+        bidirectional=False,
+        dropout=0.0,
+    )
     images = torch.rand(1, 6, 6, 1, requires_grad=True)
     ReSegModel(**common, conv=(3,))(images)[0, :, 2, 2].sum().backward()
     assert images.grad[0, 3, 3, 0] != 0  # the pixel below and right of (2, 2)
@@ -616,14 +639,14 @@ def test_images_of_object_dtype_are_read_as_numbers(fitted, shapes):
         RNNSegmenter(**TINY).fit(words, Y)
 
 
-def test_each_images_masks_do_not_depend_on_the_other_images(fitted, shapes):
+def test_each_images_masks_do_not_depend_on_the_other_images(fitted, shapes, batch_tolerance):
     X, _ = shapes
     proba, masks = fitted.predict_proba(X), fitted.predict(X)
     order = np.random.default_rng(0).permutation(len(X))
-    np.testing.assert_allclose(fitted.predict_proba(X[order]), proba[order], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fitted.predict_proba(X[order]), proba[order], **batch_tolerance)
     np.testing.assert_array_equal(fitted.predict(X[order]), masks[order])
     for part in (slice(0, 1), slice(5, 12), slice(20, 24)):
-        np.testing.assert_allclose(fitted.predict_proba(X[part]), proba[part], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(fitted.predict_proba(X[part]), proba[part], **batch_tolerance)
         np.testing.assert_array_equal(fitted.predict(X[part]), masks[part])
 
 

@@ -1,0 +1,204 @@
+"""skrnn on a GPU, side by side in one run: overhead, mixed precision, defaults, memory maps.
+
+1. **Overhead.** skrnn against a hand-written CUDA loop over the same module (data on the
+   device, torch's fused Adam, batches of 128, 5 epochs, LSTM(128), 20,000 images 28x28);
+   prediction under ``inference_mode`` at the batch size skrnn chooses. Ratios: fit time
+   (target ≤ 1.05) and predict throughput (target ≥ 1.0).
+2. **Precision.** The same classifier in float32, bfloat16 and float16: training images/s and
+   test accuracy on MNIST-sized digits.
+3. **Defaults.** ``RNNImageClassifier()`` on 60,000 MNIST-sized uint8 images: training
+   images/s (target ≥ 50,000 on an H100-class GPU) and test accuracy.
+4. **Memory maps.** One fit on a ``np.memmap`` of the images against the same data in memory
+   (target: at most 10 % slower).
+
+MNIST-sized images are made from the bundled digits (no download): each 8x8 digit scaled 3x,
+placed at a random offset in a 28x28 frame, with noise, as uint8.
+
+    python benchmarks/gpu.py            # on a GPU machine, about 5 minutes on an H100
+    python benchmarks/gpu.py --small    # a dry run of every step on the CPU, in a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from timing import best_time
+from torch import nn
+
+import skrnn
+from skrnn import RNNImageClassifier
+from skrnn.datasets import load_digits_images
+
+OVERHEAD = dict(
+    cell="lstm",
+    hidden_size=128,
+    readout="last",
+    max_epochs=5,
+    batch_size=128,
+    early_stopping=False,
+    lr_schedule="constant",
+    max_grad_norm=None,
+    label_smoothing=0.0,
+    augment=False,
+    random_state=0,
+)
+
+
+def mnist_sized(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` 28x28 uint8 digits made from the bundled 8x8 ones (scaled, shifted, noisy)."""
+    rng = np.random.default_rng(seed)
+    digits, labels = load_digits_images(return_X_y=True)
+    pick = rng.integers(0, len(digits), n)
+    big = np.kron(digits[pick] / 16.0, np.ones((3, 3)))  # (n, 24, 24)
+    images = np.zeros((n, 28, 28))
+    rows, cols = rng.integers(0, 5, n), rng.integers(0, 5, n)
+    for i in range(n):
+        images[i, rows[i] : rows[i] + 24, cols[i] : cols[i] + 24] = big[i]
+    images += rng.normal(0, 0.05, images.shape)
+    return (np.clip(images, 0, 1) * 255).astype(np.uint8), labels[pick]
+
+
+def synchronize(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def hand_written(template, X, y, device, predict_batch):
+    """The same module trained by a plain loop with the data already on the device."""
+    torch.manual_seed(0)
+    module = template._module_class(**template._module_params()).to(device)
+    fused = torch.device(device).type == "cuda"
+    optimizer = torch.optim.Adam(module.parameters(), lr=template.lr, fused=fused)
+    X_t = torch.as_tensor(X[..., None], dtype=torch.float32, device=device)
+    y_t = torch.as_tensor(y, device=device)
+    batch_size = OVERHEAD["batch_size"]
+    synchronize(device)
+    start = time.perf_counter()
+    module.train()
+    for _ in range(OVERHEAD["max_epochs"]):
+        order = torch.randperm(len(X_t), device=device)
+        for i in range(0, len(X_t), batch_size):
+            batch = order[i : i + batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            nn.functional.cross_entropy(module(X_t[batch]), y_t[batch]).backward()
+            optimizer.step()
+    synchronize(device)
+    fit_seconds = time.perf_counter() - start
+    module.eval()
+
+    def predict():
+        with torch.inference_mode():
+            for i in range(0, len(X_t), predict_batch):
+                module(X_t[i : i + predict_batch]).argmax(1).cpu()
+
+    return fit_seconds, len(X) / best_time(predict)
+
+
+def overhead(X, y, device, repeats):
+    params = {**OVERHEAD, "device": device}
+    template = RNNImageClassifier(**{**params, "max_epochs": 1}).fit(X[:256], y[:256])
+    predict_batch = template._inference_batch_size(28 * 28)
+    rows = {"hand-written loop": [], "skrnn": []}
+    for _ in range(repeats):  # round-robin, best of each
+        rows["hand-written loop"].append(hand_written(template, X, y, device, predict_batch))
+        clf = RNNImageClassifier(**params)
+        synchronize(device)
+        start = time.perf_counter()
+        clf.fit(X, y)
+        synchronize(device)
+        rows["skrnn"].append(
+            (time.perf_counter() - start, len(X) / best_time(lambda clf=clf: clf.predict(X)))
+        )
+    best = {name: (min(r[0] for r in runs), max(r[1] for r in runs)) for name, runs in rows.items()}
+    base_fit, base_rate = best["hand-written loop"]
+    print(
+        f"\n1. overhead: LSTM(128), {len(X)} images 28x28, batch 128, "
+        f"{OVERHEAD['max_epochs']} epochs; predict batch {predict_batch}"
+    )
+    print("| contender | fit (s) | fit ratio | predict (img/s) | predict ratio |")
+    print("|---|---|---|---|---|")
+    for name, (fit_seconds, rate) in best.items():
+        print(
+            f"| {name} | {fit_seconds:.2f} | {fit_seconds / base_fit:.3f} | {rate:,.0f} "
+            f"| {rate / base_rate:.2f} |"
+        )
+
+
+def timed_fit(estimator, X, y, device):
+    synchronize(device)
+    start = time.perf_counter()
+    estimator.fit(X, y)
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def precision(X, y, X_test, y_test, device, epochs):
+    print(f"\n2. precision: RNNImageClassifier(max_epochs={epochs}), {len(X)} images 28x28")
+    print("| precision | fit (s) | train img/s | test accuracy |")
+    print("|---|---|---|---|")
+    for name in ("float32", "bfloat16", "float16"):
+        if name == "float16" and torch.device(device).type != "cuda":
+            print("| float16 | - | - | needs CUDA |")
+            continue
+        clf = RNNImageClassifier(precision=name, max_epochs=epochs, random_state=0, device=device)
+        seconds = timed_fit(clf, X, y, device)
+        rate = len(X) * clf.n_iter_ / seconds
+        print(f"| {name} | {seconds:.1f} | {rate:,.0f} | {clf.score(X_test, y_test):.4f} |")
+
+
+def defaults(X, y, X_test, y_test, device, params):
+    clf = RNNImageClassifier(random_state=0, device=device, **params)
+    seconds = timed_fit(clf, X, y, device)
+    rate = len(X) * clf.n_iter_ / seconds
+    print(
+        f"\n3. defaults{params or ''}: {len(X)} uint8 images 28x28, {clf.n_iter_} epochs, "
+        f"batch_size={clf.batch_size}"
+    )
+    print(
+        f"fit {seconds:.1f} s, {rate:,.0f} training images/s (target 50,000 on an H100), "
+        f"test accuracy {clf.score(X_test, y_test):.4f}"
+    )
+
+
+def memmap(X, y, device, epochs):
+    params = dict(max_epochs=epochs, random_state=0, device=device, early_stopping=False)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "images.npy"
+        np.save(path, X)
+        mapped = np.load(path, mmap_mode="r")
+        in_memory = timed_fit(RNNImageClassifier(**params), X, y, device)
+        on_disk = timed_fit(RNNImageClassifier(**params), mapped, y, device)
+    print(f"\n4. memory map: {len(X)} uint8 images 28x28, {epochs} epochs")
+    print("| data | fit (s) | ratio |")
+    print("|---|---|---|")
+    print(f"| in memory | {in_memory:.1f} | 1.000 |")
+    print(f"| np.memmap | {on_disk:.1f} | {on_disk / in_memory:.3f} (target ≤ 1.10) |")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="a quick dry run (CPU)")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    device = str(skrnn._utils.resolve_device(args.device))
+    name = torch.cuda.get_device_name() if device.startswith("cuda") else "CPU"
+    print(f"skrnn {skrnn.__version__}, torch {torch.__version__}, {device} ({name})")
+    n_overhead, n_train, n_test = (1_000, 2_000, 500) if args.small else (20_000, 60_000, 10_000)
+    X, y = mnist_sized(n_train + n_test)
+    X_train, y_train, X_test, y_test = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+    rng = np.random.default_rng(0)
+    X_noise = rng.random((n_overhead, 28, 28), dtype=np.float32)
+    overhead(X_noise, rng.integers(0, 10, n_overhead), device, repeats=1 if args.small else 2)
+    precision(X_train, y_train, X_test, y_test, device, epochs=1 if args.small else 5)
+    defaults(X_train, y_train, X_test, y_test, device, {"max_epochs": 1} if args.small else {})
+    memmap(X_train, y_train, device, epochs=1 if args.small else 3)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
