@@ -1,6 +1,7 @@
 """skrnn: recurrent neural networks over images as scikit-learn estimators."""
 
 from ._classifier import RNNImageClassifier
+from ._export import export_onnx
 from ._generator import RNNImageGenerator
 from ._persistence import load
 from ._regressor import RNNImageRegressor
@@ -15,6 +16,7 @@ __all__ = [
     "RNNImageGenerator",
     "RNNImageRegressor",
     "RNNSegmenter",
+    "export_onnx",
     "get_cell",
     "load",
     "list_cells",

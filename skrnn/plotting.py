@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ImageGridDisplay", "SegmentationDisplay", "TrainingCurveDisplay", "plot_image_grid"]
+__all__ = [
+    "ImageGridDisplay",
+    "ImportanceDisplay",
+    "SegmentationDisplay",
+    "TrainingCurveDisplay",
+    "plot_image_grid",
+]
 
 
 def _axes(ax):
@@ -464,3 +470,188 @@ def plot_image_grid(images, labels=None, *, n_cols=None, cmap="gray", axes=None,
     return ImageGridDisplay(images, labels).plot(
         n_cols=n_cols, cmap=cmap, axes=axes, figsize=figsize
     )
+
+
+class ImportanceDisplay:
+    """Images beside their importance maps, one image per row: image, map, overlay.
+
+    Create it with :meth:`from_estimator` (which calls
+    :func:`skrnn.inspection.importance_map`) or :meth:`from_maps`; its attributes follow
+    scikit-learn's displays.
+
+    Parameters
+    ----------
+    images : array-like of shape (n, H, W) or (n, H, W, C)
+        The images.
+    maps : array-like of shape (n, H, W)
+        Their importance maps (signed).
+    titles : list of str, default=None
+        A title per image (e.g. its predicted label), shown beside the first panel.
+
+    Attributes
+    ----------
+    axes_ : ndarray of matplotlib Axes, shape (n_shown, 3)
+        One row per image: image, map, overlay.
+    ax_ : matplotlib Axes
+        The first Axes (``axes_[0, 0]``).
+    figure_ : matplotlib Figure
+    images_ : ndarray of matplotlib AxesImage
+        The drawn images, in the shape of ``axes_`` (overlays hold the map layer).
+    colorbar_ : matplotlib Colorbar
+        The scale of the maps.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from skrnn.plotting import ImportanceDisplay
+    >>> images = np.random.default_rng(0).random((2, 8, 8))
+    >>> display = ImportanceDisplay.from_maps(images, images - 0.5)
+    >>> display.axes_.shape
+    (2, 3)
+    """
+
+    def __init__(self, images, maps, *, titles=None):
+        self.images = images
+        self.maps = maps
+        self.titles = titles
+
+    @classmethod
+    def from_maps(
+        cls, images, maps, *, titles=None, max_images: int = 5, alpha: float = 0.6, axes=None
+    ):
+        """Plot images beside importance maps computed elsewhere.
+
+        Parameters
+        ----------
+        images : array-like of shape (n, H, W) or (n, H, W, C)
+            The images.
+        maps : array-like of shape (n, H, W)
+            Their importance maps.
+        titles : list of str, default=None
+            A title per image.
+        max_images : int, default=5
+            How many of the images to show (the first ones).
+        alpha : float, default=0.6
+            Opacity of the overlaid map.
+        axes : array of matplotlib Axes, default=None
+            ``max_images`` rows of three Axes; a new figure when None.
+
+        Returns
+        -------
+        display : ImportanceDisplay
+        """
+        return cls(images, maps, titles=titles).plot(max_images=max_images, alpha=alpha, axes=axes)
+
+    @classmethod
+    def from_estimator(
+        cls,
+        estimator,
+        images,
+        target=None,
+        *,
+        method: str = "occlusion",
+        max_images: int = 5,
+        alpha: float = 0.6,
+        axes=None,
+        **kwargs,
+    ):
+        """Compute importance maps of a fitted estimator and plot them beside the images.
+
+        Only the images shown are explained.
+
+        Parameters
+        ----------
+        estimator : fitted RNNImageClassifier, RNNImageRegressor or RNNSegmenter
+            The estimator to explain.
+        images : array-like
+            Images, as the estimator's ``predict`` takes them.
+        target : label, int or None, default=None
+            What to explain, as in :func:`skrnn.inspection.importance_map`; None explains
+            each image's prediction.
+        method : {"occlusion", "integrated_gradients"}, default="occlusion"
+            The attribution method.
+        max_images : int, default=5
+            How many of the images to show (the first ones).
+        alpha : float, default=0.6
+            Opacity of the overlaid map.
+        axes : array of matplotlib Axes, default=None
+            ``max_images`` rows of three Axes; a new figure when None.
+        **kwargs
+            Further keyword arguments of :func:`skrnn.inspection.importance_map`.
+
+        Returns
+        -------
+        display : ImportanceDisplay
+        """
+        from .inspection import importance_map
+
+        shown = images[: min(max_images, len(images))]
+        maps = importance_map(estimator, shown, target, method=method, **kwargs)
+        titles = None
+        if hasattr(estimator, "classes_") and np.ndim(estimator.predict(shown[:1])) == 1:
+            titles = [str(label) for label in estimator.predict(shown)]
+        display = cls(shown, maps, titles=titles)
+        return display.plot(max_images=max_images, alpha=alpha, axes=axes)
+
+    def plot(self, *, max_images: int = 5, alpha: float = 0.6, axes=None):
+        """Draw one row per image: the image, its map and the map laid over the image.
+
+        The maps share one symmetric colour scale (red raised the explained output, blue
+        lowered it); the overlay shows the magnitude.
+
+        Parameters
+        ----------
+        max_images : int, default=5
+            How many of the images to show (the first ones).
+        alpha : float, default=0.6
+            Opacity of the overlaid map.
+        axes : array of matplotlib Axes, default=None
+            ``max_images`` rows of three Axes; a new figure when None.
+
+        Returns
+        -------
+        display : ImportanceDisplay
+            ``self``, with the drawn artists as attributes.
+        """
+        maps = np.asarray(self.maps, dtype=float)
+        if maps.ndim != 3 or len(maps) != len(self.images):
+            raise ValueError(
+                f"maps must hold one (H, W) map per image, shape ({len(self.images)}, H, W); "
+                f"got shape {maps.shape}."
+            )
+        n_shown = min(max_images, len(maps))
+        axes = _grid(n_shown, 3, axes, (6.6, 2.2 * n_shown))
+        drawn = np.empty(axes.shape, dtype=object)
+        limit = float(np.abs(maps[:n_shown]).max()) or 1.0
+        for row in range(n_shown):
+            image = _image_for_imshow(self.images[row])
+            axes[row, 0].imshow(image, cmap="gray")
+            drawn[row, 0] = axes[row, 0].images[-1]
+            drawn[row, 1] = axes[row, 1].imshow(
+                maps[row], cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest"
+            )
+            axes[row, 2].imshow(image, cmap="gray")
+            drawn[row, 2] = axes[row, 2].imshow(
+                np.abs(maps[row]),
+                cmap="inferno",
+                vmin=0,
+                vmax=limit,
+                alpha=alpha,
+                interpolation="nearest",
+            )
+            for column, ax in enumerate(axes[row]):
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if row == 0:
+                    ax.set_title(("image", "importance", "overlay")[column])
+            if self.titles is not None:
+                axes[row, 0].set_ylabel(str(self.titles[row]))
+        figure = axes[0, 0].figure
+        self.colorbar_ = figure.colorbar(drawn[0, 1], ax=list(axes[:, 1]), shrink=0.8)
+        self.axes_ = axes
+        self.ax_ = axes[0, 0]
+        self.figure_ = figure
+        self.images_ = drawn
+        return self

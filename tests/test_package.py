@@ -22,6 +22,7 @@ PUBLIC_MODULES = [
     "skrnn.cells",
     "skrnn.datasets",
     "skrnn.exceptions",
+    "skrnn.inspection",
     "skrnn.metrics",
     "skrnn.plotting",
     "skrnn.sequence",
