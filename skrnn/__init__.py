@@ -4,6 +4,7 @@ from ._classifier import RNNImageClassifier
 from ._export import export_onnx
 from ._generator import RNNImageGenerator
 from ._persistence import load
+from ._recognizer import RNNSequenceRecognizer
 from ._regressor import RNNImageRegressor
 from ._segmenter import RNNSegmenter
 from ._version import __version__
@@ -17,6 +18,7 @@ __all__ = [
     "RNNImageRegressor",
     "RNNSegmenter",
     "export_onnx",
+    "RNNSequenceRecognizer",
     "get_cell",
     "load",
     "list_cells",

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-LOSSES = ("cross_entropy", "binary_cross_entropy", "mse", "huber")
+LOSSES = ("cross_entropy", "binary_cross_entropy", "mse", "huber", "ctc")
 
 
 class WeightedLoss(nn.Module):
@@ -14,10 +14,15 @@ class WeightedLoss(nn.Module):
 
     Parameters
     ----------
-    kind : {"cross_entropy", "binary_cross_entropy", "mse", "huber"}
+    kind : {"cross_entropy", "binary_cross_entropy", "mse", "huber", "ctc"}
         ``cross_entropy`` takes logits ``(B, K, ...)`` and integer targets ``(B, ...)``;
         ``binary_cross_entropy`` one logit per sample ``(B, 1)`` and 0/1 targets ``(B,)``;
-        ``mse`` and ``huber`` predictions and targets of the same shape.
+        ``mse`` and ``huber`` predictions and targets of the same shape; ``ctc``
+        (connectionist temporal classification, Graves et al. 2006) per-step log-probabilities
+        ``(B, T, K)`` with class 0 the blank, and targets ``(B, 2 + S)``, each row the steps
+        of its sequence, the length of its label sequence and the labels (``1..K-1``, padded).
+        The CTC loss of a sample is divided by its number of labels (at least 1), as
+        :func:`torch.nn.functional.ctc_loss` does for ``reduction="mean"``.
     class_weight : sequence of float, optional
         A weight per class for the classification losses.
     ignore_index : int, optional
@@ -65,6 +70,20 @@ class WeightedLoss(nn.Module):
                 weight = self.class_weight[y_true]
             if valid is not None:
                 weight = valid.to(elementwise.dtype) if weight is None else weight * valid
+        elif self.kind == "ctc":
+            y_true = y_true.long()
+            lengths = y_true[:, 1]
+            # An impossible alignment (infinite loss) counts as zero instead of derailing
+            # training; the estimator refuses targets too long for their images beforehand.
+            elementwise = F.ctc_loss(
+                y_pred.transpose(0, 1).float(),
+                y_true[:, 2:],
+                y_true[:, 0],
+                lengths,
+                blank=0,
+                reduction="none",
+                zero_infinity=True,
+            ) / lengths.clamp_min(1).to(torch.float32)
         elif self.kind == "mse":
             elementwise = F.mse_loss(y_pred, y_true.to(y_pred.dtype), reduction="none")
         else:

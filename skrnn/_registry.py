@@ -20,6 +20,7 @@ _FILE_NAMES = {
     "RNNImageRegressor": "skrnn.regressor.RNNImageRegressor",
     "RNNSegmenter": "skrnn.segmenter.RNNSegmenter",
     "RNNImageGenerator": "skrnn.generator.RNNImageGenerator",
+    "RNNSequenceRecognizer": "skrnn.recognizer.RNNSequenceRecognizer",
 }
 
 

@@ -7,12 +7,15 @@ from sklearn.utils import Bunch
 
 # Image folders on disk; re-exported here so every data set has one home.
 from ._folders import load_image_folder, load_segmentation_folder
+from ._lines import load_line_folder
 
 __all__ = [
     "SHAPE_NAMES",
     "load_digits_images",
     "load_image_folder",
+    "load_line_folder",
     "load_segmentation_folder",
+    "make_digit_strings",
     "make_sentiment_sequences",
     "make_shapes",
 ]
@@ -234,3 +237,126 @@ def make_sentiment_sequences(
         review[marks[:8]] = rng.randint(agree, agree + 5, size=8)
         review[marks[8:]] = rng.randint(disagree, disagree + 5, size=2)
     return tokens, target
+
+
+def make_digit_strings(
+    n_samples: int = 1000,
+    *,
+    min_length: int = 1,
+    max_length: int = 8,
+    spacing: tuple[int, int] = (-1, 3),
+    jitter: int = 1,
+    noise: float = 0.5,
+    variable_width: bool = False,
+    return_spans: bool = False,
+    random_state=None,
+):
+    """Make lines of handwritten digits to read: images of digit strings and the strings.
+
+    Each line puts ``min_length`` to ``max_length`` digits drawn from scikit-learn's bundled
+    8x8 handwritten digits side by side, left to right, with a random gap (or a slight
+    overlap) between neighbours, a random vertical offset of each digit and Gaussian noise,
+    on a canvas ``8 + 2 * jitter`` pixels high. Nothing says where one digit ends and the
+    next begins: a recogniser must find the cut points itself.
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+        Number of lines.
+    min_length, max_length : int, default=1 and 8
+        Shortest and longest string; every length in between is equally likely.
+    spacing : tuple of int, default=(-1, 3)
+        ``(low, high)``: the columns between neighbouring digits are drawn from this range;
+        a negative value makes them overlap (where their ink adds up to at most 16).
+    jitter : int, default=1
+        Each digit moves up or down by up to this many pixels.
+    noise : float, default=0.5
+        Standard deviation of the Gaussian noise on every pixel, in ink counts (0-16);
+        pixel values are clipped at 0.
+    variable_width : bool, default=False
+        False: every image has the width of the longest possible line, the text starting
+        near the left edge and blank on the right. True: each image is as wide as its own
+        text (plus a margin), and ``X`` is a list of images of different widths.
+    return_spans : bool, default=False
+        Also return where each digit lies: the cut points a recogniser does not get.
+    random_state : int, RandomState instance or None, default=None
+        Seed for reproducible data sets.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 8 + 2 * jitter, width) or list of ndarray
+        float64 images with ink counts roughly in 0-16 (a list of ``(8 + 2 * jitter, w)``
+        images with ``variable_width=True``).
+    y : ndarray of shape (n_samples,)
+        The digit strings, e.g. ``"4071"``.
+    spans : list of list of tuple of int
+        Only with ``return_spans``: for each line, the ``(start, stop)`` columns of each digit.
+
+    Examples
+    --------
+    >>> from skrnn.datasets import make_digit_strings
+    >>> X, y = make_digit_strings(5, min_length=2, max_length=4, random_state=0)
+    >>> X.shape, [len(text) for text in y]
+    ((5, 10, 45), [2, 2, 4, 2, 4])
+    >>> X, y = make_digit_strings(3, variable_width=True, random_state=0)
+    >>> [image.shape[0] for image in X]
+    [10, 10, 10]
+    """
+    import numbers
+
+    from sklearn.utils import check_random_state
+
+    from ._validation import is_int
+
+    if not is_int(n_samples) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
+    if not (is_int(min_length) and is_int(max_length) and 0 <= min_length <= max_length):
+        raise ValueError(
+            f"min_length and max_length must be ints with 0 <= min_length <= max_length, got "
+            f"{min_length!r} and {max_length!r}."
+        )
+    if (
+        not isinstance(spacing, (tuple, list))
+        or len(spacing) != 2
+        or not all(is_int(s) for s in spacing)
+        or not -4 <= spacing[0] <= spacing[1]
+    ):
+        raise ValueError(
+            f"spacing must be a pair (low, high) of ints with -4 <= low <= high, got {spacing!r}."
+        )
+    if not is_int(jitter) or jitter < 0:
+        raise ValueError(f"jitter must be a non-negative int, got {jitter!r}.")
+    if not isinstance(noise, numbers.Real) or noise < 0:
+        raise ValueError(f"noise must be a non-negative number, got {noise!r}.")
+
+    rng = check_random_state(random_state)
+    digits, labels = load_digits_images(return_X_y=True)
+    low, high = int(spacing[0]), int(spacing[1])
+    height, margin = 8 + 2 * jitter, 2
+    widest = 2 * margin + 8 * max_length + max(high, 0) * max(max_length - 1, 0)
+    images, strings, all_spans = [], [], []
+    for _ in range(n_samples):
+        length = rng.randint(min_length, max_length + 1)
+        chosen = rng.randint(len(digits), size=length)
+        gaps = rng.randint(low, high + 1, size=max(length - 1, 0))
+        start = rng.randint(0, margin + 1)
+        canvas = np.zeros((height, widest))
+        spans = []
+        for i, index in enumerate(chosen):
+            if i:
+                start += 8 + int(gaps[i - 1])
+            top = rng.randint(0, 2 * jitter + 1)
+            window = canvas[top : top + 8, start : start + 8]
+            np.minimum(window + digits[index], 16.0, out=window)
+            spans.append((start, start + 8))
+        end = spans[-1][1] if spans else 0
+        if variable_width:
+            canvas = canvas[:, : max(end + margin, 8)]
+        if noise:
+            canvas = np.clip(canvas + noise * rng.standard_normal(canvas.shape), 0.0, None)
+        images.append(canvas)
+        strings.append("".join(str(labels[i]) for i in chosen))
+        all_spans.append(spans)
+    X = images if variable_width else np.stack(images)
+    y = np.array(strings, dtype=object)
+    return (X, y, all_spans) if return_spans else (X, y)

@@ -1,4 +1,4 @@
-"""Segmentation metrics on label masks, and scorers for sklearn's model-selection tools.
+"""Segmentation and recognition metrics, and scorers for sklearn's model-selection tools.
 
 The metrics compare two arrays of labels of the same shape, usually masks ``(n, H, W)``, pixel
 by pixel over the whole set (not image by image), and leave out every pixel whose true label
@@ -6,6 +6,10 @@ is ``ignore_label``. The scorers make them usable as ``scoring=`` in
 :class:`~sklearn.model_selection.GridSearchCV` and
 :func:`~sklearn.model_selection.cross_val_score`; sklearn's own scorers expect one target per
 sample and do not apply to masks.
+
+The recognition metrics compare what lines read, strings or sequences of labels:
+:func:`character_error_rate` counts the edits (Levenshtein distance) per reference symbol over
+the whole set, :func:`sequence_accuracy` the share of sequences read exactly.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "character_error_rate",
+    "character_error_rate_scorer",
+    "edit_distance",
     "get_scorer",
     "get_scorer_names",
     "iou_per_class",
@@ -20,6 +27,8 @@ __all__ = [
     "mean_iou_scorer",
     "pixel_accuracy",
     "pixel_accuracy_scorer",
+    "sequence_accuracy",
+    "sequence_accuracy_scorer",
 ]
 
 
@@ -228,6 +237,180 @@ class SegmentationScorer:
 mean_iou_scorer = SegmentationScorer(mean_iou, "mean_iou")
 pixel_accuracy_scorer = SegmentationScorer(pixel_accuracy, "pixel_accuracy")
 
+
+def edit_distance(reference, hypothesis) -> int:
+    """The Levenshtein distance: the fewest insertions, deletions and substitutions of single
+    symbols that turn ``hypothesis`` into ``reference``.
+
+    Parameters
+    ----------
+    reference, hypothesis : str or sequence of hashable
+        Two strings, or two sequences of labels.
+
+    Returns
+    -------
+    distance : int
+
+    Examples
+    --------
+    >>> from skrnn.metrics import edit_distance
+    >>> edit_distance("kitten", "sitting"), edit_distance((1, 2, 3), (1, 3))
+    (3, 1)
+    """
+    reference, hypothesis = list(reference), list(hypothesis)
+    # One row of the dynamic programme at a time: distances from a prefix of the reference
+    # to every prefix of the hypothesis.
+    row = list(range(len(hypothesis) + 1))
+    for i, symbol in enumerate(reference, start=1):
+        diagonal, row[0] = row[0], i
+        for j, other in enumerate(hypothesis, start=1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (symbol != other))
+    return row[-1]
+
+
+def _check_sequences(y_true, y_pred):
+    """Two equally long lists of targets, each a string or a sequence (never a bare label)."""
+
+    def as_list(y, name):
+        if isinstance(y, str) or not hasattr(y, "__len__"):
+            raise ValueError(f"{name} must be a list of strings or sequences, got {y!r:.60}.")
+        if isinstance(y, np.ndarray) and y.ndim == 2:
+            return [tuple(row) for row in y.tolist()]
+        items = y.tolist() if isinstance(y, np.ndarray) else list(y)
+        out = []
+        for item in items:
+            if isinstance(item, np.ndarray):
+                item = item.tolist()
+            out.append(item if isinstance(item, (str, list, tuple)) else (item,))
+        return out
+
+    y_true, y_pred = as_list(y_true, "y_true"), as_list(y_pred, "y_pred")
+    if len(y_true) != len(y_pred):
+        raise ValueError(
+            f"y_true and y_pred hold different numbers of sequences: {len(y_true)} and "
+            f"{len(y_pred)}."
+        )
+    if not y_true:
+        raise ValueError("y_true is empty: there are no sequences to score.")
+    return y_true, y_pred
+
+
+def character_error_rate(y_true, y_pred, *, sample_weight=None) -> float:
+    """Character error rate: edits needed to correct ``y_pred`` per symbol of ``y_true``.
+
+    The sum over all sequences of :func:`edit_distance` divided by the sum of the reference
+    lengths (a corpus-level rate, so long lines weigh more than short ones, as in OCR and
+    speech-recognition benchmarks). 0 is perfect; it may exceed 1 when the predictions hold
+    many extra symbols.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Reference strings, or sequences of labels (a 2-D array gives one per row).
+    y_pred : array-like of shape (n,)
+        Predicted strings or sequences.
+    sample_weight : array-like of shape (n,), default=None
+        Weights of the sequences in both sums.
+
+    Returns
+    -------
+    cer : float
+
+    Raises
+    ------
+    ValueError
+        If the lengths differ, or every reference is empty (the rate is then undefined).
+
+    Examples
+    --------
+    >>> from skrnn.metrics import character_error_rate
+    >>> character_error_rate(["hello", "world"], ["helo", "word!"])
+    0.3
+    """
+    y_true, y_pred = _check_sequences(y_true, y_pred)
+    weights = np.ones(len(y_true)) if sample_weight is None else np.asarray(sample_weight, float)
+    lengths = np.array([len(t) for t in y_true], dtype=float)
+    if not (weights * lengths).sum() > 0:
+        raise ValueError(
+            "The character error rate is undefined: every reference sequence in y_true is "
+            "empty (or has weight 0)."
+        )
+    distances = np.array([edit_distance(t, p) for t, p in zip(y_true, y_pred, strict=True)])
+    return float((weights * distances).sum() / (weights * lengths).sum())
+
+
+def sequence_accuracy(y_true, y_pred, *, sample_weight=None) -> float:
+    """The share of sequences read exactly: every symbol right, none missing, none extra.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Reference strings, or sequences of labels (a 2-D array gives one per row).
+    y_pred : array-like of shape (n,)
+        Predicted strings or sequences.
+    sample_weight : array-like of shape (n,), default=None
+        Weights of the sequences.
+
+    Returns
+    -------
+    accuracy : float
+
+    Examples
+    --------
+    >>> from skrnn.metrics import sequence_accuracy
+    >>> sequence_accuracy(["12", "345", ""], ["12", "34", ""])
+    0.6666666666666666
+    >>> sequence_accuracy([(1, 2), (3,)], [[1, 2], (4,)])
+    0.5
+    """
+    y_true, y_pred = _check_sequences(y_true, y_pred)
+    exact = [list(t) == list(p) for t, p in zip(y_true, y_pred, strict=True)]
+    return float(np.average(exact, weights=sample_weight))
+
+
+class SequenceScorer:
+    """A scorer ``scorer(estimator, X, y)`` comparing ``estimator.predict(X)`` with sequences.
+
+    Greater is better, as sklearn's model selection expects: a rate of errors is negated.
+
+    Parameters
+    ----------
+    score_func : callable
+        ``score_func(y_true, y_pred)``, e.g. :func:`sequence_accuracy`.
+    name : str
+        A short name, shown in the repr.
+    sign : {1, -1}, default=1
+        -1 for an error rate, so that a smaller error scores higher.
+
+    Examples
+    --------
+    >>> from skrnn.metrics import character_error_rate_scorer
+    >>> class Reader:
+    ...     def predict(self, X):
+    ...         return ["12", "4"]
+    >>> character_error_rate_scorer(Reader(), None, ["12", "34"])
+    -0.25
+    """
+
+    def __init__(self, score_func, name: str, *, sign: int = 1):
+        self.score_func = score_func
+        self.name = name
+        self.sign = sign
+
+    def __call__(self, estimator, X, y_true, sample_weight=None) -> float:
+        y_pred = estimator.predict(X)
+        return self.sign * self.score_func(y_true, y_pred, sample_weight=sample_weight)
+
+    def __repr__(self):
+        return f"SequenceScorer({self.name})"
+
+
+sequence_accuracy_scorer = SequenceScorer(sequence_accuracy, "sequence_accuracy")
+character_error_rate_scorer = SequenceScorer(
+    character_error_rate, "neg_character_error_rate", sign=-1
+)
+
+# The segmentation scorers by name; the recognition scorers are used as objects.
 _SCORERS = {"mean_iou": mean_iou_scorer, "pixel_accuracy": pixel_accuracy_scorer}
 
 

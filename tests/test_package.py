@@ -32,6 +32,7 @@ ESTIMATOR_MODULES = {
     "skrnn._regressor",
     "skrnn._segmenter",
     "skrnn._generator",
+    "skrnn._recognizer",
 }
 
 

@@ -50,6 +50,7 @@ def small_world(monkeypatch, tmp_path):
         skrnn.RNNImageRegressor,
         skrnn.RNNSegmenter,
         skrnn.RNNImageGenerator,
+        skrnn.RNNSequenceRecognizer,
     ):
         shrink_defaults(monkeypatch, cls)
 
@@ -64,6 +65,12 @@ def small_world(monkeypatch, tmp_path):
 
     monkeypatch.setattr(skrnn.datasets, "load_digits_images", few_digits)
     monkeypatch.setattr(skrnn.datasets, "make_shapes", few_shapes)
+    make_digit_strings = skrnn.datasets.make_digit_strings
+
+    def few_lines(n_samples=1000, **kwargs):
+        return make_digit_strings(min(n_samples, 40), **kwargs)
+
+    monkeypatch.setattr(skrnn.datasets, "make_digit_strings", few_lines)
     # Cells registered by the README stay out of the other tests.
     monkeypatch.setattr(skrnn.cells, "_CELLS", dict(skrnn.cells._CELLS))
 
