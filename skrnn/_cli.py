@@ -79,6 +79,7 @@ def _cli_wording(message: str) -> str:
     )
     message = re.sub(r"palette=\[([^\]]*)\]", palette, message)
     message = message.replace("mask_threshold=", "--mask-threshold ")
+    message = message.replace("pass skip_errors=True", "pass --skip-errors")
     return message.replace("image_size=(height, width)", "--image-size H,W").replace(
         "pass image_size", "pass --image-size"
     )
@@ -94,15 +95,19 @@ def load_data(
     mask_values=None,
     mask_threshold=None,
     palette=None,
+    skip_errors=False,
     require_target=True,
 ):
     """Read ``(X, y, task, filenames)`` from an ``.npz`` / ``.npy`` file or image folders.
 
     ``path`` is DATA; ``images`` and ``masks`` the folders of ``--images`` / ``--masks``,
-    instead of it. ``task`` is ``"classification"`` or ``"segmentation"``; ``y`` is None when
+    instead of it. ``task`` is ``"classification"``, ``"segmentation"`` or ``"recognition"``
+    (an ``.npz`` with ``strings``, or a folder with a transcription file, whose ``X`` is a list
+    of lines of their own widths); ``y`` is None when
     the data hold no target and ``require_target`` is False. The mask options are those of
-    :func:`skrnn.datasets.load_segmentation_folder`; the loaders' warnings are printed on
-    stderr.
+    :func:`skrnn.datasets.load_segmentation_folder`; with ``skip_errors``, unreadable image
+    files are left out and ``filenames`` names the rows read. The loaders' warnings are
+    printed on stderr.
     """
     mask_options = {
         "mask_values": mask_values,
@@ -135,8 +140,11 @@ def load_data(
             f"{' and '.join(given)} read masks from image files; give a folder of masks "
             "(DATA with images/ and masks/, NAME/ and NAMEannot/, or --images and --masks)."
         )
+    if folders is None and path.is_dir() and _transcription_file(path) is not None:
+        return _load_lines(path, image_size, color_mode)
     if folders is not None or path.is_dir():
-        return _load_folders(path, folders, image_size, color_mode, mask_options, require_target)
+        reading = {"image_size": image_size, "color_mode": color_mode, "skip_errors": skip_errors}
+        return _load_folders(path, folders, reading, mask_options, require_target)
     suffix = path.suffix.lower()
     if suffix == ".npy":
         if require_target:
@@ -145,6 +153,7 @@ def load_data(
             X = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as error:
             raise UsageError(f"Cannot read {path}: {error}") from None
+        _check_arrays(path, X)
         return X, None, "classification", None
     if suffix != ".npz":
         raise UsageError(f"{path} is not an .npz file or a folder; DATA must be {DATA_HELP}.")
@@ -156,19 +165,84 @@ def load_data(
     if "X" not in arrays:
         raise UsageError(f"{path} has no array named X (it has {sorted(arrays)}).")
     X = arrays["X"]
+    if "strings" in arrays:  # what each image reads: recognition
+        strings = arrays["strings"]
+        _check_arrays(path, X, strings, "strings")
+        if strings.ndim != 1 or strings.dtype.kind not in "UO":
+            raise UsageError(
+                f"strings in {path} must be a 1-D array of text, one per image; got an array of "
+                f"shape {strings.shape} and dtype {strings.dtype}."
+            )
+        return X, [str(text) for text in strings.tolist()], "recognition", None
     for key in ("Y", "masks", "y"):
         if key in arrays:
             y = arrays[key]
+            _check_arrays(path, X, y, key)
             task = "segmentation" if key != "y" or y.ndim >= 3 else "classification"
             return X, y, task, None
     if require_target:
         raise UsageError(f"{path} has no target: add y (labels) or Y / masks (masks) to it.")
-    task = "classification"
-    return X, None, task, None
+    _check_arrays(path, X)
+    return X, None, "classification", None
 
 
-def _load_folders(path, folders, image_size, color_mode, mask_options, require_target):
-    """``load_data`` for folders: ``folders`` is ``(images, masks or None)`` or None."""
+def _check_arrays(path, X, y=None, key="y") -> None:
+    """Refuse an X or a target that is one number: the estimators' checks count images."""
+    if X.ndim == 0:
+        raise UsageError(
+            f"X in {path} is a single number; expected images, an array of shape (n, H, W) or "
+            "(n, H, W, C)."
+        )
+    if y is not None and y.ndim == 0:
+        raise UsageError(f"{key} in {path} is a single number; expected one target per image.")
+
+
+def _transcription_file(folder: Path) -> Path | None:
+    """The transcription file a folder of text lines holds, if any."""
+    from ._lines import TRANSCRIPTION_FILES
+
+    return next((folder / n for n in TRANSCRIPTION_FILES if (folder / n).is_file()), None)
+
+
+def _load_lines(folder: Path, image_size, color_mode):
+    """``load_data`` for a folder of text lines with a transcription file (recognition)."""
+    from ._lines import load_line_folder
+
+    try:
+        data = load_line_folder(
+            folder,
+            height=None if image_size is None else image_size[0],
+            color_mode="rgb" if color_mode == "rgb" else "grayscale",
+        )
+    except (ValueError, OSError) as error:
+        raise UsageError(_cli_wording(_message(error))) from None
+    return (
+        data.images,
+        [str(text) for text in data.target],
+        "recognition",
+        [str(name) for name in data.filenames],
+    )
+
+
+def _unlabelled_lines(folder: Path, height: int, color_mode: str):
+    """A flat folder of text-line images without transcriptions, read at ``height``."""
+    from ._folders import image_files
+    from ._lines import _read_line_image
+
+    files = image_files(folder)
+    if not files:
+        raise UsageError(f"{folder} holds no images (.png, .jpg, .jpeg or .bmp files).")
+    mode = "rgb" if color_mode == "rgb" else "grayscale"
+    try:
+        lines = [_read_line_image(file, mode, height) for file in files]
+    except (OSError, ValueError) as error:
+        raise UsageError(f"Cannot read the images of {folder}: {_message(error)}") from None
+    return lines, None, "recognition", [str(file) for file in files]
+
+
+def _load_folders(path, folders, reading, mask_options, require_target):
+    """``load_data`` for folders: ``folders`` is ``(images, masks or None)`` or None;
+    ``reading`` the loaders' image_size, color_mode and skip_errors."""
     from .datasets import load_image_folder, load_segmentation_folder
 
     with warnings.catch_warnings(record=True) as caught:
@@ -176,14 +250,12 @@ def _load_folders(path, folders, image_size, color_mode, mask_options, require_t
         try:
             if folders is not None and folders[1] is not None:
                 kind = "segmentation"
-                data = load_segmentation_folder(
-                    *folders, image_size=image_size, color_mode=color_mode, **mask_options
-                )
+                data = load_segmentation_folder(*folders, **reading, **mask_options)
             elif folders is not None:
-                return _unlabelled_folder(folders[0], image_size, color_mode)
+                return _unlabelled_folder(folders[0], **reading)
             elif any(child.is_dir() for child in path.iterdir()):
                 kind = "classification"
-                data = load_image_folder(path, image_size=image_size, color_mode=color_mode)
+                data = load_image_folder(path, **reading)
             elif require_target:
                 raise UsageError(
                     f"{path} holds no class sub-folders; training needs the layout "
@@ -191,7 +263,7 @@ def _load_folders(path, folders, image_size, color_mode, mask_options, require_t
                     "segmentation."
                 )
             else:
-                return _unlabelled_folder(path, image_size, color_mode)
+                return _unlabelled_folder(path, **reading)
         except ValueError as error:
             raise UsageError(_cli_wording(str(error))) from None
         finally:
@@ -200,8 +272,9 @@ def _load_folders(path, folders, image_size, color_mode, mask_options, require_t
     return data.data, data.target, kind, [str(f) for f in data.filenames]
 
 
-def _unlabelled_folder(path: Path, image_size, color_mode):
-    """A flat folder of images without labels, for ``predict``."""
+def _unlabelled_folder(path: Path, image_size, color_mode, skip_errors):
+    """A flat folder of images without labels, for ``predict``: the images read and their
+    files (without those ``skip_errors`` left out)."""
     from ._folders import image_files, read_images
 
     if not path.is_dir():
@@ -209,8 +282,16 @@ def _unlabelled_folder(path: Path, image_size, color_mode):
     files = image_files(path)
     if not files:
         raise UsageError(f"{path} holds no images (.png, .jpg, .jpeg or .bmp files).")
-    images = read_images(files, image_size=image_size, color_mode=color_mode)
-    return images, None, "classification", [str(file) for file in files]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        images = read_images(
+            files, image_size=image_size, color_mode=color_mode, skip_errors=skip_errors
+        )
+    skipped = set()
+    for warning in caught:  # passed on to the caller, which prints them
+        skipped.update(getattr(warning.message, "skipped", {}))
+        warnings.warn(warning.message, stacklevel=2)
+    return images, None, "classification", [str(f) for f in files if str(f) not in skipped]
 
 
 def _data_options(args) -> dict:
@@ -221,6 +302,7 @@ def _data_options(args) -> dict:
         "mask_values": args.mask_values,
         "mask_threshold": args.mask_threshold,
         "palette": args.palette,
+        "skip_errors": args.skip_errors,
     }
 
 
@@ -275,8 +357,15 @@ def parse_params(items) -> dict[str, list]:
     return params
 
 
-def _check_params(estimator, grid: list[dict]) -> None:
-    """Refuse unknown parameter names, unknown cells and invalid values before any training."""
+def _message(error: Exception) -> str:
+    """An exception's message on one line (sklearn's and KeyError's messages need help)."""
+    message = str(error.args[0]) if error.args else str(error)
+    return " ".join(message.split())
+
+
+def _check_params(estimator, grid: list[dict], data=None) -> None:
+    """Refuse unknown parameter names, unknown cells, invalid values and, given ``data`` as
+    ``(X, y, name)``, data the estimator cannot fit, before any training."""
     from sklearn.base import clone
     from sklearn.utils._param_validation import InvalidParameterError
 
@@ -294,16 +383,64 @@ def _check_params(estimator, grid: list[dict]) -> None:
             # (e.g. hidden_size=(0,)), so none of them ends in a traceback.
             candidate._check_params()
         except (InvalidParameterError, ValueError, TypeError, KeyError) as error:
-            message = str(error.args[0]) if error.args else str(error)
-            raise UsageError(" ".join(message.split())) from None
+            raise UsageError(_message(error)) from None
+        if data is not None:
+            _check_data(candidate, *data)
+
+
+def _check_data(estimator, X, y, name: str) -> None:
+    """Refuse images and targets that ``estimator`` cannot fit, with the checks its ``fit``
+    runs first (shapes, dtypes, finite values, labels), so that no training starts on them."""
+    try:
+        images = estimator._check_X(X, reset=True)
+        if len(images) < 2:
+            raise UsageError(f"{name} holds {len(images)} image(s); fitting needs at least 2.")
+        targets = estimator._encode_targets(y, images, fitting=True)
+        estimator._learn_targets(targets, None)  # e.g. class_weight names classes y lacks
+    except (ValueError, TypeError) as error:
+        raise UsageError(f"{name} cannot be fitted: {_message(error)}") from None
+
+
+def _fit(estimator, X, y) -> None:
+    """``estimator.fit(X, y)``; a model too large for the memory, or a loss that turned NaN
+    (e.g. too high a learning rate), ends in one line, with the estimator's own message."""
+    from .exceptions import NonFiniteLossError
+
+    try:
+        estimator.fit(X, y)
+    except (MemoryError, NonFiniteLossError) as error:
+        raise UsageError(_message(error) or "Training ran out of memory.") from None
 
 
 def _make_estimator(task: str, random_state):
     from ._classifier import RNNImageClassifier
+    from ._recognizer import RNNSequenceRecognizer
     from ._segmenter import RNNSegmenter
 
-    estimator = RNNSegmenter() if task == "segmentation" else RNNImageClassifier()
+    estimator = {"segmentation": RNNSegmenter, "recognition": RNNSequenceRecognizer}.get(
+        task, RNNImageClassifier
+    )()
     return estimator.set_params(random_state=random_state)
+
+
+def _reading_scores(y_true, y_pred) -> str:
+    """Sequence accuracy and character error rate, as the commands print them."""
+    from .metrics import character_error_rate, sequence_accuracy
+
+    accuracy = sequence_accuracy(y_true, y_pred)
+    try:
+        cer = f"{character_error_rate(y_true, y_pred):.4f}"
+    except ValueError:  # every reference is empty
+        cer = "undefined (every reference is empty)"
+    return f"sequence accuracy {accuracy:.4f}, character error rate {cer}"
+
+
+def _describe(X) -> str:
+    """``n images of shape ...`` (or of one height, for lines of their own widths)."""
+    if isinstance(X, list):
+        heights = {np.shape(image)[0] for image in X}
+        return f"{len(X)} lines of height {', '.join(map(str, sorted(heights)))}"
+    return f"{len(X)} images of shape {X.shape[1:]}"
 
 
 def _single_values(params: dict[str, list]) -> dict:
@@ -316,45 +453,79 @@ def _single_values(params: dict[str, list]) -> dict:
     return {name: values[0] for name, values in params.items()}
 
 
+def _output_file(text: str, option: str) -> Path:
+    """The file an option names for writing, refused when it is a folder or in none."""
+    path = Path(text)
+    if not text or path.is_dir():
+        what = "is a folder" if text else "is empty"
+        raise UsageError(f"{option} {text!r} {what}; give the name of a file to write.")
+    if not path.parent.is_dir():
+        raise UsageError(f"Cannot write {option} {path}: the folder {path.parent} does not exist.")
+    return path
+
+
+def _write_error(path: Path, error: OSError) -> UsageError:
+    return UsageError(f"Cannot write {path}: {error.strerror or error}.")
+
+
 # --------------------------------------------------------------------------- commands
 def _cv(args) -> int:
+    from sklearn.base import clone
     from sklearn.model_selection import KFold, ParameterGrid, StratifiedKFold
+    from sklearn.utils import _safe_indexing
 
     from ._search import best_index, cell_grid, format_results, grid_search, search_results
-    from .metrics import mean_iou_scorer
+    from .metrics import character_error_rate_scorer, mean_iou_scorer, sequence_accuracy_scorer
 
     if args.folds < 2:
         raise UsageError(f"--folds must be at least 2, got {args.folds}.")
     params = parse_params(args.param)
     if "cell" in params:
         raise UsageError("choose cells with --cells, not --param cell=...")
+    json_path = _output_file(args.json, "--json") if args.json else None
     X, y, task, _ = load_data(
         args.data, image_size=args.image_size, color_mode=args.color_mode, **_data_options(args)
     )
     estimator = _make_estimator(task, args.random_state)
     param_grid = cell_grid(args.cells, params)
-    _check_params(estimator, list(ParameterGrid(param_grid)))
+    _check_params(estimator, list(ParameterGrid(param_grid)), (X, y, _data_name(args)))
     if task == "segmentation":
         splitter = KFold(args.folds, shuffle=True, random_state=args.random_state)
         # The table's header then reads "mean IoU": the mean over the folds of their mean IoU.
         scoring, score_name, column = mean_iou_scorer, "mean IoU", "IoU"
+    elif task == "recognition":
+        splitter = KFold(args.folds, shuffle=True, random_state=args.random_state)
+        # Ranked by the share of lines read exactly; the table shows the error rate beside it.
+        scoring = {"seq_accuracy": sequence_accuracy_scorer, "CER": character_error_rate_scorer}
+        score_name, column = "sequence accuracy and character error rate", "seq_accuracy"
     else:
         splitter = StratifiedKFold(args.folds, shuffle=True, random_state=args.random_state)
         scoring, score_name, column = None, "accuracy", "accuracy"
-    if not args.quiet:
-        print(
-            f"{_data_name(args)}: {len(X)} images of shape {X.shape[1:]}, {task}, scored by "
-            f"{score_name}."
+    try:  # the folds now, so that too many of them stop before any training
+        folds = list(splitter.split(np.zeros(len(X)), y))
+    except ValueError as error:
+        raise UsageError(
+            f"--folds {args.folds} does not suit {_data_name(args)}: {_message(error)}"
+        ) from None
+    for train, _ in folds:  # e.g. too few images, or masks of one label, in a fold
+        candidate = clone(estimator).set_params(**ParameterGrid(param_grid)[0])
+        _check_data(
+            candidate,
+            _safe_indexing(X, train),
+            _safe_indexing(y, train),
+            f"A training fold (--folds {args.folds})",
         )
+    if not args.quiet:
+        print(f"{_data_name(args)}: {_describe(X)}, {task}, scored by {score_name}.")
     search = grid_search(
         estimator,
         param_grid,
-        cv=splitter,
+        cv=folds,
         scoring=scoring,
         n_jobs=args.n_jobs,
         verbose=0 if args.quiet else 1,
     )
-    search.fit(X, y)
+    _fit(search, X, y)
     print("\n" + format_results(search, score_name=column))
     if args.json:
         rows = search_results(search)
@@ -367,36 +538,40 @@ def _cv(args) -> int:
             "results": rows,
             "best": rows[best_index(search)],
         }
-        Path(args.json).write_text(json.dumps(report, indent=2, default=str))
+        try:
+            json_path.write_text(json.dumps(report, indent=2, default=str))
+        except OSError as error:
+            raise _write_error(json_path, error) from None
         if not args.quiet:
-            print(f"Results written to {args.json}")
+            print(f"Results written to {json_path}")
     return 0
 
 
 def _train(args) -> int:
     params = _single_values(parse_params(args.param))
+    output = _output_file(args.output, "-o")
     X, y, task, _ = load_data(
         args.data, image_size=args.image_size, color_mode=args.color_mode, **_data_options(args)
     )
     estimator = _make_estimator(task, args.random_state)
-    _check_params(estimator, [params])
+    _check_params(estimator, [params], (X, y, _data_name(args)))
     estimator.set_params(**params)
     if not args.quiet and "verbose" not in params:
         estimator.set_params(verbose=1)  # skorch's progress bar and per-epoch table
-    output = Path(args.output)
-    if not output.parent.is_dir():
-        raise UsageError(f"Cannot save to {output}: the folder {output.parent} does not exist.")
     start = time.perf_counter()
-    estimator.fit(X, y)
+    _fit(estimator, X, y)
     elapsed = time.perf_counter() - start
-    estimator.save(output)
+    try:
+        estimator.save(output)
+    except OSError as error:
+        raise _write_error(output, error) from None
     if not args.quiet:
-        score = estimator.score(X, y)
-        metric = "mean IoU" if task == "segmentation" else "accuracy"
-        print(
-            f"Trained {estimator!r} on "
-            f"{len(X)} images in {elapsed:.1f} s; training {metric}: {score:.4f}."
-        )
+        if task == "recognition":
+            scores = _reading_scores(y, estimator.predict(X))
+        else:
+            metric = "mean IoU" if task == "segmentation" else "accuracy"
+            scores = f"{metric} {estimator.score(X, y):.4f}"
+        print(f"Trained {estimator!r} on {_describe(X)} in {elapsed:.1f} s; training {scores}.")
     print(f"Model saved to {output}")
     return 0
 
@@ -405,49 +580,98 @@ def _predict(args) -> int:
     from tqdm.auto import tqdm
 
     from ._persistence import load
+    from ._recognizer import RNNSequenceRecognizer
     from ._segmenter import RNNSegmenter
 
     model_path = Path(args.model)
+    output = _output_file(args.output, "-o") if args.output is not None else None
+    if output is not None and output.suffix.lower() not in (".csv", ".npz"):
+        raise UsageError(f"-o must end in .csv or .npz, got {output}.")
     if not model_path.is_file():
         raise UsageError(f"The model file {model_path} does not exist.")
     try:
         model = load(model_path)
     except (ValueError, OSError) as error:
         raise UsageError(f"Cannot load the model {model_path}: {error}") from None
+    if not hasattr(model, "predict"):
+        raise UsageError(
+            f"{model_path} holds an {type(model).__name__}, which does not predict; skrnn "
+            "predict applies classifiers, regressors and segmenters."
+        )
     segmenting = isinstance(model, RNNSegmenter)
+    reading = isinstance(model, RNNSequenceRecognizer)
     height, width, channels = model.image_shape_
     image_size = args.image_size or (None if segmenting else (height, width))
     color_mode = args.color_mode or ("rgb" if channels == 3 else "grayscale")
-    X, y, _, filenames = load_data(
-        args.data,
-        image_size=image_size,
-        color_mode=color_mode,
-        require_target=False,
-        **_data_options(args),
-    )
-    output = Path(args.output) if args.output else None
-    if output is not None and output.suffix.lower() not in (".csv", ".npz"):
-        raise UsageError(f"-o must end in .csv or .npz, got {output}.")
+    data_path = None if args.data is None else Path(args.data)
+    if reading and data_path is not None and data_path.is_dir():
+        # Lines keep their widths: a folder is read at the model's height, with its
+        # transcription file if it has one.
+        if _transcription_file(data_path) is not None:
+            X, y, task, filenames = _load_lines(data_path, image_size, color_mode)
+        else:
+            X, y, task, filenames = _unlabelled_lines(data_path, image_size[0], color_mode)
+    else:
+        X, y, task, filenames = load_data(
+            args.data,
+            image_size=image_size,
+            color_mode=color_mode,
+            require_target=False,
+            **_data_options(args),
+        )
     if segmenting and (output is None or output.suffix.lower() != ".npz"):
         raise UsageError("A segmenter predicts masks; write them with -o predictions.npz.")
+    # Targets that cannot be scored stop here, not after the predictions' progress bar.
+    if y is not None and (task == "recognition") != reading:
+        raise UsageError(
+            f"{_data_name(args)} holds {task} targets, but {model_path} holds an "
+            f"{type(model).__name__}; give data without targets or with the targets it predicts."
+        )
+    if y is not None and (task == "segmentation") != segmenting:
+        held, model_kind = ("labels", "a segmenter") if segmenting else ("masks", "a classifier")
+        raise UsageError(
+            f"{_data_name(args)} holds {held}, but {model_path} is {model_kind}; give data "
+            f"without targets or with {'masks' if segmenting else 'class labels'}."
+        )
+    if y is not None and np.ndim(y) and len(y) != len(X):
+        raise UsageError(
+            f"{_data_name(args)} has {len(X)} images but {len(y)} targets; give one per image."
+        )
 
     chunk = 1024
     predictions, probabilities = [], []
     with_proba = hasattr(model, "predict_proba") and not segmenting
-    for start in tqdm(range(0, len(X), chunk), desc="predicting", unit="batch", disable=args.quiet):
-        batch = X[start : start + chunk]
-        if with_proba:
-            proba = model.predict_proba(batch)
-            probabilities.append(proba)
-            predictions.append(model.classes_[proba.argmax(axis=1)])
-        else:
-            predictions.append(model.predict(batch))
+    try:  # the model's own input checks: shapes, dtypes, finite values, known labels
+        # Input that does not suit the model stops before the progress bar starts: all of a
+        # labelled set (it is in memory, and scored anyway), else the first chunk (an .npy
+        # file is read chunk by chunk).
+        score = model.score(X, y) if y is not None and not args.quiet else None
+        if reading and score is not None:
+            score = _reading_scores(y, model.predict(X))
+        model._check_X(X[:chunk], reset=False)
+        for start in tqdm(
+            range(0, len(X), chunk), desc="predicting", unit="batch", disable=args.quiet
+        ):
+            batch = X[start : start + chunk]
+            if with_proba:
+                proba = model.predict_proba(batch)
+                probabilities.append(proba)
+                predictions.append(model.classes_[proba.argmax(axis=1)])
+            else:
+                predictions.append(model.predict(batch))
+    except ValueError as error:
+        raise UsageError(
+            f"{_data_name(args)} does not suit the model {model_path}: {_message(error)}"
+        ) from None
     predicted = np.concatenate(predictions)
+    if reading:  # text, not Python objects, in an .npz
+        predicted = predicted.astype(str)
     proba = np.concatenate(probabilities) if probabilities else None
     # Messages go to stderr when the predictions themselves go to stdout.
     info = sys.stderr if output is None else sys.stdout
-    if y is not None and not args.quiet:
-        score = model.score(X, y)
+    if isinstance(score, str):
+        print(f"on {_data_name(args)}: {score}", file=info)
+    elif score is not None:
         metric = "mean IoU" if segmenting else "accuracy"
         print(f"{metric} on {_data_name(args)}: {score:.4f}", file=info)
 
@@ -457,11 +681,17 @@ def _predict(args) -> int:
             arrays["proba"], arrays["classes"] = proba, model.classes_
         if filenames is not None:
             arrays["filenames"] = np.asarray(filenames)
-        np.savez_compressed(output, **arrays)
+        try:
+            np.savez_compressed(output, **arrays)
+        except OSError as error:
+            raise _write_error(output, error) from None
     else:
         import csv
 
-        handle = output.open("w", newline="") if output else sys.stdout
+        try:
+            handle = output.open("w", newline="") if output else sys.stdout
+        except OSError as error:
+            raise _write_error(output, error) from None
         try:
             writer = csv.writer(handle)
             header = ["index"] + (["filename"] if filenames is not None else []) + ["prediction"]
@@ -482,6 +712,18 @@ def _predict(args) -> int:
 def _demo(args) -> int:
     from ._demo import run_demo
 
+    output = _output_file(args.output, "-o")
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:  # run_demo says that it draws no figure
+        pass
+    else:
+        formats = Figure().canvas.get_supported_filetypes()
+        if output.suffix and output.suffix[1:].lower() not in formats:
+            raise UsageError(
+                f"-o {output}: matplotlib cannot write {output.suffix} files; give a name "
+                f"ending in one of .{', .'.join(sorted(formats))}."
+            )
     run_demo(output=args.output, quiet=args.quiet, n_jobs=args.n_jobs, max_epochs=args.max_epochs)
     return 0
 
@@ -495,6 +737,38 @@ def _image_size(text: str) -> tuple[int, int]:
         return check_int_pair(sizes[0] if len(sizes) == 1 else sizes, "--image-size")
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected HEIGHT,WIDTH or SIZE, got {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _n_jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value == 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of parallel jobs (1, 2, ...; -1 for all cores), got {text!r}"
+        )
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to {2**32 - 1}, got {text!r}")
+    return value
 
 
 def _int_list(text: str) -> list[int]:
@@ -566,6 +840,12 @@ def _add_data_options(parser, *, predict=False):
         metavar="R,G,B",
         help="colour-coded masks: the colour of label 0, 1, 2, ...",
     )
+    parser.add_argument(
+        "--skip-errors",
+        action="store_true",
+        help="leave out image files of a folder that cannot be read (each listed in a "
+        "warning) instead of stopping at the first",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the results")
 
 
@@ -593,8 +873,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "-o", "--output", default="skrnn_demo.png", help="where to save the figure (PNG)"
     )
-    demo.add_argument("--n-jobs", type=int, default=None, help="parallel fits (default: all cores)")
-    demo.add_argument("--max-epochs", type=int, default=25, help="epochs per fit (default: 25)")
+    demo.add_argument(
+        "--n-jobs", type=_n_jobs, default=None, help="parallel fits (default: all cores)"
+    )
+    demo.add_argument(
+        "--max-epochs", type=_positive_int, default=25, help="epochs per fit (default: 25)"
+    )
     demo.add_argument("-q", "--quiet", action="store_true", help="print only the results")
     demo.set_defaults(handler=_demo)
 
@@ -619,8 +903,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=V1,V2",
         help=PARAM_HELP + "; several values make a grid",
     )
-    cv.add_argument("--n-jobs", type=int, default=None, help="parallel fits (default: 1)")
-    cv.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
+    cv.add_argument("--n-jobs", type=_n_jobs, default=None, help="parallel fits (default: 1)")
+    cv.add_argument("--random-state", type=_seed, default=0, help="seed (default: 0)")
     cv.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     _add_data_options(cv)
     cv.set_defaults(handler=_cv)
@@ -640,7 +924,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", default="model.skrnn", help="model file (default: model.skrnn)"
     )
     train.add_argument("--param", action="append", metavar="NAME=VALUE", help=PARAM_HELP)
-    train.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
+    train.add_argument("--random-state", type=_seed, default=0, help="seed (default: 0)")
     _add_data_options(train)
     train.set_defaults(handler=_train)
 
@@ -666,17 +950,76 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_options(predict, predict=True)
     predict.set_defaults(handler=_predict)
+
+    export = commands.add_parser(
+        "export",
+        help="export a saved model to ONNX",
+        description=(
+            "Write a model saved by `skrnn train` (or estimator.save) as one ONNX graph from "
+            "raw images to labels and probabilities (classifiers), values (regressors) or "
+            "per-pixel labels and probabilities (segmenters), checked against the model in "
+            "onnxruntime. Needs the export extra: pip install 'skrnn[export]'."
+        ),
+        epilog="example: skrnn export model.skrnn -o model.onnx --input-dtype uint8",
+    )
+    export.add_argument("model", metavar="MODEL", help="a model file")
+    export.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    export.add_argument(
+        "--input-dtype",
+        default=None,
+        metavar="DTYPE",
+        help="the dtype of the graph's images, e.g. uint8 or float32 (default: float32)",
+    )
+    export.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    export.set_defaults(handler=_export)
     return parser
+
+
+def _export(args) -> int:
+    from ._persistence import load
+
+    model_path = Path(args.model)
+    output = _output_file(args.output, "-o")
+    if not model_path.is_file():
+        raise UsageError(f"The model file {model_path} does not exist.")
+    try:
+        from ._export import export_onnx
+    except ImportError as error:  # pragma: no cover - the export extra is missing
+        raise UsageError(f"export needs pip install 'skrnn[export]' ({error}).") from None
+    try:
+        model = load(model_path)
+    except (ValueError, OSError) as error:
+        raise UsageError(f"Cannot load the model {model_path}: {error}") from None
+    try:
+        export_onnx(model, output, input_dtype=args.input_dtype)
+    except ImportError as error:
+        raise UsageError(f"export needs pip install 'skrnn[export]' ({error}).") from None
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"Cannot export {model_path}: {error}") from None
+    except OSError as error:
+        raise _write_error(output, error) from None
+    if not args.quiet:
+        print(
+            f"wrote {output} ({type(model).__name__}, input dtype {args.input_dtype or 'float32'})"
+        )
+    return 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line each, without the source line Python prints under them."""
+    print(f"skrnn: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except UsageError as error:
-        print(f"skrnn {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return args.handler(args)
+        except UsageError as error:
+            print(f"skrnn {args.command}: error: {' '.join(str(error).split())}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -90,6 +90,15 @@ def grid_search(estimator, param_grid, *, cv, scoring=None, n_jobs=None, verbose
     )
 
 
+def _metrics(search) -> list[tuple[str, int]]:
+    """``(name, sign)`` of each metric of a search, the one that ranks first: ``("score", 1)``
+    for one metric; with a dict of scorers, their names, and -1 for a scorer of a negated
+    error rate (``sign=-1``), whose table column shows the rate itself."""
+    if isinstance(search.scoring, dict):
+        return [(name, getattr(scorer, "sign", 1)) for name, scorer in search.scoring.items()]
+    return [("score", 1)]
+
+
 def best_index(search) -> int:
     """The index of the best setting of a fitted search, as GridSearchCV's ``best_index_``.
 
@@ -103,7 +112,7 @@ def best_index(search) -> int:
     index : int
         The first setting ranked 1 in ``cv_results_``.
     """
-    return int(np.argmin(search.cv_results_["rank_test_score"]))
+    return int(np.argmin(search.cv_results_[f"rank_test_{_metrics(search)[0][0]}"]))
 
 
 def search_results(search) -> list[dict]:
@@ -118,21 +127,29 @@ def search_results(search) -> list[dict]:
     -------
     rows : list of dict
         ``params``, ``mean_score``, ``std_score``, ``mean_fit_time`` (seconds),
-        ``fold_scores`` (one per fold) and ``rank`` (1 is best) of each setting.
+        ``fold_scores`` (one per fold) and ``rank`` (1 is best) of each setting, by the
+        first metric; with several metrics, ``other_scores`` holds the means of the others
+        (error rates as rates).
     """
     results = search.cv_results_
-    folds = [results[f"split{fold}_test_score"] for fold in range(search.n_splits_)]
-    return [
-        {
+    (name, _), others = _metrics(search)[0], _metrics(search)[1:]
+    folds = [results[f"split{fold}_test_{name}"] for fold in range(search.n_splits_)]
+    rows = []
+    for i, params in enumerate(results["params"]):
+        row = {
             "params": params,
-            "mean_score": float(results["mean_test_score"][i]),
-            "std_score": float(results["std_test_score"][i]),
+            "mean_score": float(results[f"mean_test_{name}"][i]),
+            "std_score": float(results[f"std_test_{name}"][i]),
             "mean_fit_time": float(results["mean_fit_time"][i]),
             "fold_scores": [float(scores[i]) for scores in folds],
-            "rank": int(results["rank_test_score"][i]),
+            "rank": int(results[f"rank_test_{name}"][i]),
         }
-        for i, params in enumerate(results["params"])
-    ]
+        if others:
+            row["other_scores"] = {
+                other: sign * float(results[f"mean_test_{other}"][i]) for other, sign in others
+            }
+        rows.append(row)
+    return rows
 
 
 def _varying_params(settings: list[dict]) -> list[str]:
@@ -189,17 +206,23 @@ def format_results(search, *, score_name: str = "score") -> str:
     ]
     score_header = f"mean {score_name}"
     score_width = max(len(score_header), 6)
+    others = list(rows[0].get("other_scores", {}))
     lines = [
         "  ".join(name.ljust(width) for name, width in zip(names, widths, strict=True))
-        + f"  {score_header:>{score_width}} {'std':>7} {'fit time (s)':>13} {'rank':>5}"
+        + f"  {score_header:>{score_width}} {'std':>7}"
+        + "".join(f" {'mean ' + other:>{max(len(other) + 5, 8)}}" for other in others)
+        + f" {'fit time (s)':>13} {'rank':>5}"
     ]
     best = best_index(search)
     for i, row in enumerate(rows):
         labels = "  ".join(
             column[i].ljust(width) for column, width in zip(values, widths, strict=True)
         )
+        extra = "".join(
+            f" {row['other_scores'][other]:>{max(len(other) + 5, 8)}.4f}" for other in others
+        )
         lines.append(
-            f"{labels}  {row['mean_score']:>{score_width}.4f} {row['std_score']:>7.4f} "
+            f"{labels}  {row['mean_score']:>{score_width}.4f} {row['std_score']:>7.4f}{extra} "
             f"{row['mean_fit_time']:>13.2f} {row['rank']:>5}" + ("  <- best" if i == best else "")
         )
     return "\n".join(lines)

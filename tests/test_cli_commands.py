@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+import skrnn
 from skrnn._cli import main, parse_params
 from skrnn.datasets import load_digits_images, make_shapes
 
@@ -311,3 +312,90 @@ def test_a_bad_palette_colour_is_a_usage_error(capsys):
         main(["train", "data/", "--palette", "0,0"])
     assert exit_info.value.code == 2
     assert "expected a colour R,G,B (0 to 255), got '0,0'" in capsys.readouterr().err
+
+
+def test_skip_errors_leaves_unreadable_files_out_of_train_and_predict(tmp_path, capsys):
+    Image = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(0)
+    for name, low in (("dark", 0), ("light", 150)):
+        (tmp_path / "train" / name).mkdir(parents=True)
+        for i in range(5):
+            pixels = rng.integers(low, low + 100, (8, 8)).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "train" / name / f"{i}.png")
+    (tmp_path / "train" / "dark" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    model = tmp_path / "m.skrnn"
+    train = ["train", str(tmp_path / "train"), "-o", str(model), "-q", *TINY]
+    assert main(train) == 2
+    error = capsys.readouterr().err.strip()
+    assert "broken.png" in error and "pass --skip-errors" in error and "\n" not in error
+    assert main([*train, "--skip-errors"]) == 0
+    assert "broken.png" in capsys.readouterr().err  # one warning line names it
+    (tmp_path / "new").mkdir()
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (8, 8)).astype(np.uint8)).save(
+            tmp_path / "new" / f"n{i}.png"
+        )
+    (tmp_path / "new" / "a_broken.png").write_bytes(b"")
+    assert main(["predict", str(model), str(tmp_path / "new")]) == 2
+    capsys.readouterr()
+    out = tmp_path / "p.csv"
+    assert (
+        main(["predict", str(model), str(tmp_path / "new"), "--skip-errors", "-o", str(out)]) == 0
+    )
+    assert "a_broken.png" in capsys.readouterr().err
+    rows = list(csv.DictReader(out.open()))
+    assert [row["filename"].rsplit("/", 1)[-1] for row in rows] == ["n0.png", "n1.png"]
+
+
+def test_export_writes_an_onnx_graph_that_predicts_like_the_model(digits_npz, tmp_path, capsys):
+    ort = pytest.importorskip("onnxruntime")
+    model, graph = tmp_path / "digits.skrnn", tmp_path / "digits.onnx"
+    assert main(["train", str(digits_npz), "-o", str(model), "-q", *TINY]) == 0
+    assert main(["export", str(model), "-o", str(graph), "--input-dtype", "uint8"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    X = np.load(digits_npz)["X"][:10].astype(np.uint8)
+    session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    labels = session.run(["label"], {"images": X})[0]
+    np.testing.assert_array_equal(labels, skrnn.load(model).predict(X))
+    assert main(["export", str(tmp_path / "missing.skrnn"), "-o", str(graph)]) == 2
+    assert main(["export", str(digits_npz), "-o", str(graph)]) == 2
+    assert main(["export", str(model), "-o", str(tmp_path / "no" / "x.onnx")]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 3 and all(line.startswith("skrnn export: error:") for line in errors)
+
+
+def test_recognition_data_trains_a_recognizer_and_reports_cer(tmp_path, capsys):
+    from skrnn.datasets import make_digit_strings
+
+    X, y = make_digit_strings(60, min_length=1, max_length=3, random_state=0)
+    data = tmp_path / "lines.npz"
+    np.savez(data, X=X, strings=np.asarray(y, dtype=str))
+    model = tmp_path / "reader.skrnn"
+    params = ["--param", "max_epochs=2", "--param", "hidden_size=8", "--param", "conv=(4,)"]
+    assert main(["train", str(data), "-o", str(model), *params]) == 0
+    out = capsys.readouterr().out
+    assert "RNNSequenceRecognizer" in out and "character error rate" in out
+    assert main(["cv", str(data), "--folds", "2", "--cells", "gru", "-q", *params]) == 0
+    table = capsys.readouterr().out
+    assert "mean seq_accuracy" in table and "mean CER" in table
+    predictions = tmp_path / "read.csv"
+    assert main(["predict", str(model), str(data), "-o", str(predictions)]) == 0
+    assert "sequence accuracy" in capsys.readouterr().out
+    rows = list(csv.DictReader(predictions.open()))
+    assert len(rows) == 60 and all(set(row["prediction"]) <= set("0123456789") for row in rows)
+    # a folder of line images with a transcription file
+    Image = pytest.importorskip("PIL.Image")
+    folder = tmp_path / "lines"
+    folder.mkdir()
+    with (folder / "labels.csv").open("w") as file:
+        file.write("file,text\n")
+        for i in range(4):
+            Image.fromarray((X[i] * 255 / 16).astype(np.uint8)).save(folder / f"{i}.png")
+            file.write(f"{i}.png,{y[i]}\n")
+    assert main(["predict", str(model), str(folder), "-o", str(predictions)]) == 0
+    assert "on " in capsys.readouterr().out
+    (folder / "labels.csv").unlink()
+    assert main(["predict", str(model), str(folder), "-o", str(predictions), "-q"]) == 0
+    assert [row["filename"].rsplit("/", 1)[-1] for row in csv.DictReader(predictions.open())] == [
+        f"{i}.png" for i in range(4)
+    ]
