@@ -649,7 +649,7 @@ class ImportanceDisplay:
             if self.titles is not None:
                 axes[row, 0].set_ylabel(str(self.titles[row]))
         figure = axes[0, 0].figure
-        self.colorbar_ = figure.colorbar(drawn[0, 1], ax=list(axes[:, 1]), shrink=0.8)
+        self.colorbar_ = figure.colorbar(drawn[0, 1], ax=list(axes.ravel()), shrink=0.8)
         self.axes_ = axes
         self.ax_ = axes[0, 0]
         self.figure_ = figure
