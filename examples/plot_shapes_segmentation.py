@@ -1,7 +1,7 @@
 """
-=====================================================
+======================================================
 Segmenting shapes with recurrent sweeps (RNNSegmenter)
-=====================================================
+======================================================
 
 This example trains :class:`skrnn.RNNSegmenter` to label every pixel of noisy
 synthetic images as background, circle, rectangle or triangle. You will learn how to:

@@ -99,7 +99,7 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
 
     Attributes
     ----------
-    levels_ : ndarray of shape (n_levels_,)
+    levels_ : ndarray of shape (``n_levels_``,)
         The value of each level, ascending.
     n_levels_ : int
         Number of levels.

@@ -1,12 +1,14 @@
-"""The README's Python examples run, in order, in one namespace, as a reader would run them.
+"""The Python examples of the README and of every documentation page run, as a reader would.
 
-Sizes are shrunk so that the whole README runs in well under a minute: the estimators'
+The blocks of one file (the README, or one page under ``docs/``) run in order, in one fresh
+namespace. Sizes are shrunk so that they all run in well under a minute: the estimators'
 defaults become tiny (one epoch, a few units) and the bundled data sets smaller. A block whose
 first line is a ``# skip-test`` comment (one that needs a cluster or the network) is skipped.
 """
 
 import inspect
 import re
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +18,42 @@ import skrnn
 import skrnn.cells
 import skrnn.datasets
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+# What the docs build writes (API stubs, the gallery) and its templates are not pages.
+BUILT = ("_build", "_templates", "generated", "auto_examples")
+DOC_PAGES = sorted(
+    path
+    for pattern in ("*.md", "*.rst")
+    for path in DOCS.rglob(pattern)
+    if not set(path.relative_to(DOCS).parts) & set(BUILT)
+)
 TINY_DEFAULTS = {"max_epochs": 1, "hidden_size": 6, "num_layers": 1, "head": None}
 
 
 def python_blocks(text: str) -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
+    """The ```` ```python ```` blocks of Markdown and ``.. code-block:: python`` blocks of rST."""
+    blocks = re.findall(r"^```python\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
+    for match in re.finditer(
+        r"^( *)\.\. code-block:: python\n((?:\1 +:.*\n)*)\n((?:\1 +.*\n|\n)+)",
+        text,
+        flags=re.MULTILINE,
+    ):
+        blocks.append(textwrap.dedent(match.group(3)))
+    return blocks
+
+
+def run_blocks(path: Path, namespace: dict) -> int:
+    """Run the Python blocks of ``path`` in order in ``namespace``; how many ran."""
+    ran = 0
+    for index, block in enumerate(python_blocks(path.read_text())):
+        if block.lstrip().startswith("# skip-test"):
+            continue
+        name = f"{path.relative_to(ROOT)} python block {index + 1}"
+        exec(compile(block, name, "exec"), namespace)
+        ran += 1
+    return ran
 
 
 def shrink_defaults(monkeypatch, cls):
@@ -94,22 +126,46 @@ def small_world(monkeypatch, tmp_path):
     plt.close("all")
 
 
-def test_readme_has_examples_for_every_topic():
-    text = README.read_text()
-    for heading in ("## Image folders", "## Command line", "## Plots", "## Dask", "## Data larger"):
+def test_the_rst_code_blocks_are_found_too():
+    text = "Intro\n\n.. code-block:: python\n   :caption: x\n\n   a = 1\n   if a:\n       b = 2\n"
+    text += "\nEnd\n"
+    assert python_blocks(text) == ["a = 1\nif a:\n    b = 2\n\n"]
+
+
+def test_the_docs_have_a_page_for_every_topic():
+    guide = DOCS / "user_guide"
+    pages = {path.stem for path in guide.glob("*.md")}
+    for page in (
+        "classify", "regress", "segment", "generate", "recognize", "compose", "own_images",
+        "plugins", "persistence", "faults", "speed", "large_data", "export_inspect",
+    ):  # fmt: skip
+        assert page in pages
+        assert page in (guide / "index.md").read_text(), f"{page} is not in the toctree"
+    text = "".join(path.read_text() for path in DOC_PAGES)
+    for heading in ("## Image folders", "# Command line", "## Dask", "# Data larger"):
         assert heading in text
-    assert len(python_blocks(text)) >= 8
+    assert sum(len(python_blocks(path.read_text())) for path in DOC_PAGES) >= 20
+    readme = README.read_text()
+    assert "make docs" in readme and "docs/user_guide/index.md" in readme
 
 
 def test_readme_python_blocks_run_in_order(small_world):
     namespace = {"__name__": "readme"}
-    ran = 0
-    for index, block in enumerate(python_blocks(README.read_text())):
-        if block.lstrip().startswith("# skip-test"):
-            continue
-        code = compile(block, f"README.md python block {index + 1}", "exec")
-        exec(code, namespace)
-        ran += 1
-    assert ran >= 8
-    assert (small_world / "pets.png").stat().st_size > 1000  # the Plots block saved its figure
-    assert namespace["clf_disk"].n_features_in_ == 28 * 28
+    assert run_blocks(README, namespace) >= 1
+    assert set(namespace["search"].best_params_) == {"cell"}
+    assert (small_world / "shapes.skrnn").stat().st_size > 1000
+
+
+PAGES_WITH_CODE = [path for path in DOC_PAGES if python_blocks(path.read_text())]
+
+
+@pytest.mark.parametrize(
+    "page", PAGES_WITH_CODE, ids=[str(p.relative_to(DOCS)) for p in PAGES_WITH_CODE]
+)
+def test_docs_page_python_blocks_run_in_order(small_world, page):
+    namespace = {"__name__": "docs"}
+    assert run_blocks(page, namespace) >= 1
+    if page.name == "own_images.md":
+        assert (small_world / "pets.png").stat().st_size > 1000  # the grid block saved its figure
+    if page.name == "large_data.md":
+        assert namespace["clf_disk"].n_features_in_ == 28 * 28
