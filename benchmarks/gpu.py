@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from overhead import PARAMS
 from timing import best_time
 from torch import nn
 
@@ -34,19 +35,7 @@ import skrnn
 from skrnn import RNNImageClassifier
 from skrnn.datasets import load_digits_images
 
-OVERHEAD = dict(
-    cell="lstm",
-    hidden_size=128,
-    readout="last",
-    max_epochs=5,
-    batch_size=128,
-    early_stopping=False,
-    lr_schedule="constant",
-    max_grad_norm=None,
-    label_smoothing=0.0,
-    augment=False,
-    random_state=0,
-)
+OVERHEAD = PARAMS  # the module and training of benchmarks/overhead.py
 
 
 def mnist_sized(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -190,7 +190,8 @@ def _unreadable(path: Path, reason: str) -> _BadFile:
 
 
 def _read_file(path: Path, size, resample, prepare) -> tuple[np.ndarray, bool]:
-    """One file as an array, upright, after ``prepare(image)`` picks its mode, at ``size``.
+    """One file as an array, upright, after ``prepare(image)`` picks its mode, at ``size``
+    (``(height, width)``, or ``(height, None)`` to keep the file's aspect ratio).
 
     Also returns whether the file's format is lossy. Any failure is a ``_BadFile`` that says
     why.
@@ -211,8 +212,12 @@ def _read_file(path: Path, size, resample, prepare) -> tuple[np.ndarray, bool]:
             # mask drawn over the photo as shown must meet the photo as shown.
             ImageOps.exif_transpose(image, in_place=True)
             image = prepare(image)
-            if size is not None and image.size != (size[1], size[0]):
-                image = image.resize((size[1], size[0]), resample=resample)
+            if size is not None:
+                height, width = size  # width None: the file's aspect ratio at that height
+                if width is None:
+                    width = max(1, round(image.width * height / image.height))
+                if image.size != (width, height):
+                    image = image.resize((width, height), resample=resample)
             return np.asarray(image), lossy
     except Exception as error:  # any failure to decode is about this file: name it
         raise _unreadable(path, _why_unreadable(path, error, Image)) from error

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
+from ._folders import _read_image
+
 # Transcription files looked for, in this order, when none is named.
 TRANSCRIPTION_FILES = ("labels.csv", "transcriptions.csv", "labels.txt", "transcriptions.txt")
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm"}
@@ -72,15 +74,10 @@ def _find_transcriptions(folder: Path, transcriptions) -> Path:
 
 
 def _read_line_image(path: Path, color_mode: str, height: int | None) -> np.ndarray:
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as opened:
-        image = ImageOps.exif_transpose(opened)
-        image = image.convert("L" if color_mode == "grayscale" else "RGB")
-        if height is not None and image.height != height:
-            width = max(1, round(image.width * height / image.height))
-            image = image.resize((width, height), Image.Resampling.BILINEAR)
-        return np.asarray(image, dtype=np.uint8)
+    """One line image read as the image folders read theirs (upright, 16-bit and palette
+    files converted, oversized and damaged files refused naming the file), at ``height``
+    with its aspect ratio kept."""
+    return _read_image(path, color_mode, None if height is None else (height, None))
 
 
 def load_line_folder(

@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._data import channel_statistics
 from ._modules import SequenceModel
-from ._validation import check_head, check_image_shape, check_images
+from ._validation import check_head, check_image_shape, check_images, check_input_statistics
 from .sequence import ORDERS, check_patch_size
 
 
@@ -95,25 +95,15 @@ class SequenceReadingMixin:
                 or (self.n_tokens is not None and n_tokens != self.n_tokens)
             ):
                 raise ValueError(
-                    f"n_tokens_ should be a positive int (n_tokens if set), got "
-                    f"{n_tokens!r:.40}."
+                    f"n_tokens_ should be a positive int (n_tokens if set), got {n_tokens!r:.40}."
                 )
-        mean, std, channels = self._input_mean, self._input_std, self.image_shape_[2]
-        if self._embeds():
-            valid = (mean, std) == ([0.0], [1.0])  # ids are embedded, not scaled
-        else:
-            valid = (
-                isinstance(mean, list)
-                and isinstance(std, list)
-                and len(mean) == len(std) == channels
-                and all(isinstance(v, float) and np.isfinite(v) for v in mean + std)
-                and all(v > 0 for v in std)
-            )
-        if not valid:
+        mean, std = self._input_mean, self._input_std
+        if not self._embeds():
+            check_input_statistics(mean, std, self.image_shape_[2])
+        elif (mean, std) != ([0.0], [1.0]):  # ids are embedded, not scaled
             raise ValueError(
-                f"_input_mean and _input_std should hold the mean and the positive standard "
-                f"deviation of each of the {channels} channel(s), got {mean!r:.60} and "
-                f"{std!r:.60}."
+                f"_input_mean and _input_std should be [0.0] and [1.0] for a model that embeds "
+                f"ids, got {mean!r:.60} and {std!r:.60}."
             )
 
     def _learn_inputs(self, images) -> None:

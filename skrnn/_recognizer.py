@@ -26,7 +26,7 @@ from ._base import BaseRNNEstimator
 from ._data import ArrayDataset, as_batch_source, channel_statistics, read_rows
 from ._docs import fill_parameter_docs
 from ._modules import RecurrentEncoder, Standardize
-from ._validation import check_head, check_images, format_shape
+from ._validation import check_head, check_images, check_input_statistics, format_shape
 from .metrics import sequence_accuracy
 
 
@@ -650,19 +650,7 @@ class RNNSequenceRecognizer(AugmentMixin, BaseRNNEstimator):
                 f"_reads_strings should be a bool (True only with an alphabet_ of characters), "
                 f"got {self._reads_strings!r:.40}."
             )
-        mean, std, channels = self._input_mean, self._input_std, self.image_shape_[2]
-        if not (
-            isinstance(mean, list)
-            and isinstance(std, list)
-            and len(mean) == len(std) == channels
-            and all(isinstance(v, float) and np.isfinite(v) for v in mean + std)
-            and all(v > 0 for v in std)
-        ):
-            raise ValueError(
-                f"_input_mean and _input_std should hold the mean and the positive standard "
-                f"deviation of each of the {channels} channel(s), got {mean!r:.60} and "
-                f"{std!r:.60}."
-            )
+        check_input_statistics(self._input_mean, self._input_std, self.image_shape_[2])
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -16,7 +16,13 @@ from ._data import channel_statistics
 from ._docs import fill_parameter_docs
 from ._labels import LabelledTargetsMixin
 from ._renet import ReSegModel
-from ._validation import check_head, check_images, check_int_pair, format_shape
+from ._validation import (
+    check_head,
+    check_images,
+    check_input_statistics,
+    check_int_pair,
+    format_shape,
+)
 from .metrics import mean_iou
 
 # The encoded label of ignored pixels in the training targets (encoded classes are >= 0).
@@ -517,19 +523,7 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
                 f"_patch_size should be {patch_size}, from patch_size={self.patch_size!r:.40} "
                 f"and image_shape_={self.image_shape_}, got {self._patch_size!r:.40}."
             )
-        mean, std = self._input_mean, self._input_std
-        if not (
-            isinstance(mean, list)
-            and isinstance(std, list)
-            and len(mean) == len(std) == channels
-            and all(isinstance(v, float) and np.isfinite(v) for v in mean + std)
-            and all(v > 0 for v in std)
-        ):
-            raise ValueError(
-                f"_input_mean and _input_std should hold the mean and the positive standard "
-                f"deviation of each of the {channels} channel(s), got {mean!r:.60} and "
-                f"{std!r:.60}."
-            )
+        check_input_statistics(self._input_mean, self._input_std, channels)
 
     def _learn_inputs(self, images) -> None:
         self._input_mean, self._input_std = channel_statistics(images)

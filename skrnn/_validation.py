@@ -237,3 +237,21 @@ def check_head(head, name: str = "head") -> tuple[int, ...]:
     if not all(is_int(width) and width >= 1 for width in head):
         raise ValueError(f"{name} must be a tuple of positive ints, got {head!r}.")
     return tuple(int(width) for width in head)
+
+
+def check_input_statistics(mean, std, channels: int) -> None:
+    """Raise unless ``mean`` and ``std`` are lists of the finite per-channel means and
+    positive standard deviations of ``channels`` channels (fitted ``_input_mean`` /
+    ``_input_std``, as a model file restores them)."""
+    if not (
+        isinstance(mean, list)
+        and isinstance(std, list)
+        and len(mean) == len(std) == channels
+        and all(isinstance(v, float) and np.isfinite(v) for v in mean + std)
+        and all(v > 0 for v in std)
+    ):
+        raise ValueError(
+            f"_input_mean and _input_std should hold the mean and the positive standard "
+            f"deviation of each of the {channels} channel(s), got {mean!r:.60} and "
+            f"{std!r:.60}."
+        )
