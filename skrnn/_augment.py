@@ -159,6 +159,9 @@ class Augmenter:
         theta[:, 0, 2] = 2.0 * self._uniform(n, self.shift)  # coordinates span [-1, 1]
         theta[:, 1, 2] = 2.0 * self._uniform(n, self.shift)
         height, width = images.shape[1:3]
+        # The draws stay on the host (torch's seeded generator, the same on every device);
+        # the maps go to the images' device without waiting for it.
+        theta = theta.to(images.device, non_blocking=True)
         grid = F.affine_grid(theta, (n, 1, height, width), align_corners=False)
         channels_first = images.permute(0, 3, 1, 2).float()
         moved = F.grid_sample(
@@ -178,10 +181,13 @@ class Augmenter:
         """A random contrast and brightness change per image, around the channel means."""
         n = images.shape[0]
         shape = (n, 1, 1, 1)
-        mean = torch.as_tensor(self.mean, dtype=images.dtype)
-        std = torch.as_tensor(self.std, dtype=images.dtype)
+        device = images.device
+        mean = torch.as_tensor(self.mean, dtype=images.dtype).to(device, non_blocking=True)
+        std = torch.as_tensor(self.std, dtype=images.dtype).to(device, non_blocking=True)
         contrast = (1.0 + self._uniform(n, self.intensity)).reshape(shape).to(images.dtype)
         brightness = self._uniform(n, self.intensity).reshape(shape).to(images.dtype)
+        contrast = contrast.to(device, non_blocking=True)
+        brightness = brightness.to(device, non_blocking=True)
         return (images - mean) * contrast + mean + brightness * std
 
 

@@ -38,7 +38,7 @@ from skorch.dataset import ValidSplit
 from skorch.history import History
 
 from ._checkpoint import Checkpoint, data_digest, fit_identity, weights_digest
-from ._data import ArrayDataset, BatchLoader, as_batch_source, read_rows
+from ._data import ArrayDataset, BatchLoader, as_batch_source, read_rows, to_device
 from ._losses import WeightedLoss
 from ._net import (
     PRECISIONS,
@@ -59,7 +59,7 @@ from ._utils import (
     seeded,
     torch_threads,
 )
-from ._validation import check_hidden_size
+from ._validation import check_hidden_size, finite_values_checked_elsewhere, non_finite_error
 from .cells import get_cell
 from .exceptions import NonFiniteLossError, OutOfMemoryError
 
@@ -75,9 +75,55 @@ FUSED_OPTIMIZERS = ("adam", "adamw")
 INFERENCE_INPUT_BYTES = 1 << 22
 # The most epochs max_epochs="auto" chooses, for data sets of a handful of images.
 MAX_AUTO_EPOCHS = 1000
+# batch_size="auto" on a GPU: the CPU's batch doubled up to this many times its size, while a
+# batch holds at most GPU_BATCH_VALUES input values (4 MiB of float32).
+GPU_BATCH_GROWTH = 8
+GPU_BATCH_VALUES = 1 << 20
 
 # Attributes that are rebuilt from the others rather than saved in a model file.
 _REBUILT_ATTRIBUTES = frozenset({"net_", "_device", "_metadata_request"})
+
+
+class _InferenceResults:
+    """The outputs of an inference loop, gathered batch by batch into one array.
+
+    On a GPU a batch's result is copied to the host without waiting, and written out once the
+    next batch has been queued: the device always has work, and the host never waits for a
+    batch it does not need yet.
+    """
+
+    def __init__(self, n: int, dtype, device: torch.device):
+        self.n = n
+        self.dtype = dtype
+        self.on_gpu = device.type == "cuda"
+        self.outputs = None
+        self.pending = None  # (start, stop, host tensor, event) of a copy under way
+
+    def add(self, start: int, stop: int, result: torch.Tensor) -> None:
+        if not self.on_gpu:
+            self._store(start, stop, result.cpu().numpy())
+            return
+        host = result.to("cpu", non_blocking=True)  # into page-locked memory
+        copied = torch.cuda.Event()
+        copied.record()
+        self._flush()
+        self.pending = (start, stop, host, copied)
+
+    def _flush(self) -> None:
+        if self.pending is not None:
+            start, stop, host, copied = self.pending
+            copied.synchronize()
+            self._store(start, stop, host.numpy())
+            self.pending = None
+
+    def _store(self, start: int, stop: int, result: np.ndarray) -> None:
+        if self.outputs is None:
+            self.outputs = np.empty((self.n,) + result.shape[1:], self.dtype)
+        self.outputs[start:stop] = result
+
+    def finish(self):
+        self._flush()
+        return self.outputs
 
 
 class BaseRNNEstimator(BaseEstimator):
@@ -89,7 +135,7 @@ class BaseRNNEstimator(BaseEstimator):
         "num_layers": [Interval(numbers.Integral, 1, None, closed="left")],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "optimizer": [StrOptions(set(OPTIMIZERS)), type],
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
@@ -115,6 +161,8 @@ class BaseRNNEstimator(BaseEstimator):
     # max_epochs="auto": at least _base_epochs, and enough for _min_updates gradient steps.
     _base_epochs: int = 30
     _min_updates: int = 1000
+    # batch_size="auto": this on the CPU, more on a GPU (see _training_batch_size).
+    _cpu_batch_size: int = 32
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -220,6 +268,29 @@ class BaseRNNEstimator(BaseEstimator):
         """
         return None
 
+    def _training_batch_size(self, device=None) -> int:
+        """Samples per gradient step: ``batch_size``, or for ``"auto"`` the estimator's CPU
+        batch, except on a GPU with ``max_epochs="auto"``: there that batch is doubled while it
+        stays at most ``GPU_BATCH_GROWTH`` times as large and holds at most
+        ``GPU_BATCH_VALUES`` input values (a GPU trains small batches at the speed of its
+        kernel launches, not of its arithmetic: 256 images of 28x28 take about as long as 32),
+        and the automatic epochs keep the gradient steps enough. A given ``max_epochs`` keeps
+        the CPU batch, so that N epochs train alike on every device.
+        """
+        if self.batch_size != "auto":
+            return int(self.batch_size)
+        size = self._cpu_batch_size
+        if device is None:
+            device = getattr(self, "_device", None) or resolve_device(self.device)
+        if torch.device(device).type != "cuda" or self.max_epochs != "auto":
+            return size
+        values = int(np.prod(getattr(self, "image_shape_", (1,))))
+        while 2 * size <= GPU_BATCH_GROWTH * self._cpu_batch_size and (
+            2 * size * values <= GPU_BATCH_VALUES
+        ):
+            size *= 2
+        return size
+
     def _epochs(self, n_fit: int) -> int:
         """The epochs of a full fit on ``n_fit`` training samples: ``max_epochs`` or, for
         ``"auto"``, at least ``_base_epochs`` and enough for ``_min_updates`` gradient steps
@@ -227,7 +298,7 @@ class BaseRNNEstimator(BaseEstimator):
         """
         if self.max_epochs != "auto":
             return int(self.max_epochs)
-        steps_per_epoch = int(np.ceil(max(n_fit, 1) / self.batch_size))
+        steps_per_epoch = int(np.ceil(max(n_fit, 1) / self._training_batch_size()))
         wanted = int(np.ceil(self._min_updates / steps_per_epoch))
         return int(np.clip(wanted, self._base_epochs, MAX_AUTO_EPOCHS))
 
@@ -250,7 +321,7 @@ class BaseRNNEstimator(BaseEstimator):
         n_fit = n_train - (int(np.ceil(self.validation_fraction * n_train)) if split else 0)
         epochs = 1 if partial else self._epochs(n_fit)
         if self.lr_schedule != "constant" and not partial:
-            steps = epochs * int(np.ceil(max(n_fit, 1) / self.batch_size))
+            steps = epochs * int(np.ceil(max(n_fit, 1) / self._training_batch_size()))
             callbacks.append(("lr_schedule", LRSchedule(self.lr_schedule, steps, self.lr)))
         if split is not None:
             stopping = EarlyStopping(patience=self.n_iter_no_change, load_best=True)
@@ -275,12 +346,23 @@ class BaseRNNEstimator(BaseEstimator):
             params["fused"] = True
         return params
 
+    def _defer_loss(self) -> bool:
+        """Whether the net reads each batch's loss one batch late: on a GPU, so that training
+        never waits for the device, unless a progress bar shows every batch's loss."""
+        return self._device.type == "cuda" and not self.verbose
+
+    def _data_device(self):
+        """Where the training data move once per fit, if they fit there: the GPU (None on the
+        CPU, where the batches are already in place)."""
+        return self._device if self._device.type == "cuda" else None
+
     def _initialize_net(self, setup: dict) -> SkrnnNet:
         """Build and initialise the skorch net from the parameters and the fitted state.
 
         The one place a net is made: ``fit`` calls it after learning from the data, and
         :func:`skrnn.load` after restoring the saved fitted attributes.
         """
+        on_gpu = self._device.type == "cuda"
         net = SkrnnNet(
             module=self._module_class,
             criterion=WeightedLoss,
@@ -290,13 +372,16 @@ class BaseRNNEstimator(BaseEstimator):
             lr=self.lr,
             **{f"optimizer__{k}": v for k, v in self._optimizer_params().items()},
             max_epochs=setup["epochs"],
-            batch_size=self.batch_size,
+            batch_size=self._training_batch_size(),
+            defer_loss=self._defer_loss(),
             iterator_train=BatchLoader,
             iterator_train__shuffle=True,
             iterator_train__augment=self._augmenter(),
-            iterator_train__pin_memory=self._device.type == "cuda",
+            iterator_train__pin_memory=on_gpu,
+            iterator_train__device=self._data_device(),
             iterator_valid=BatchLoader,
-            iterator_valid__pin_memory=self._device.type == "cuda",
+            iterator_valid__pin_memory=on_gpu,
+            iterator_valid__device=self._data_device(),
             train_split=setup["train_split"],
             callbacks=setup["callbacks"],
             predict_nonlinearity=None,
@@ -361,6 +446,7 @@ class BaseRNNEstimator(BaseEstimator):
                 self.net_.set_params(
                     valid_score=setup["valid_score"],
                     precision=self.precision,
+                    defer_loss=self._defer_loss(),
                     train_split=setup["train_split"],
                 )
                 # skorch reads the loader's arguments from the net's attributes; its
@@ -401,7 +487,7 @@ class BaseRNNEstimator(BaseEstimator):
             release_cached_memory(self._device)
             kept = self._keep_finished_epochs(fresh)
             raise OutOfMemoryError(
-                f"fit ran out of memory on {self._device} with batch_size={self.batch_size} "
+                f"fit ran out of memory on {self._device} with batch_size={self.batch_size!r} "
                 f"({self._batch_description()}). Lower batch_size (or make the model smaller: "
                 f"hidden_size, num_layers), or fit on a device with more memory. {kept}"
             ) from exc
@@ -433,8 +519,9 @@ class BaseRNNEstimator(BaseEstimator):
         """What one training batch holds, for error messages."""
         shape = getattr(self, "image_shape_", None)
         if shape is None:
-            return f"{self.batch_size} samples a batch"
-        return f"{self.batch_size} images of {'x'.join(str(side) for side in shape)} a batch"
+            return f"{self._training_batch_size()} samples a batch"
+        sides = "x".join(str(side) for side in shape)
+        return f"{self._training_batch_size()} images of {sides} a batch"
 
     def _record_history(self) -> None:
         history = [
@@ -456,8 +543,9 @@ class BaseRNNEstimator(BaseEstimator):
         """
         per_image = 4 * max(1, int(values_per_image))
         on_gpu = torch.device(self.net_.device).type == "cuda"
-        most = max(self.batch_size, 1024 if on_gpu else 256)
-        return int(np.clip(INFERENCE_INPUT_BYTES // per_image, self.batch_size, most))
+        least = self._training_batch_size(self.net_.device)
+        most = max(least, 1024 if on_gpu else 256)
+        return int(np.clip(INFERENCE_INPUT_BYTES // per_image, least, most))
 
     def _run_inference(self, n: int, batch_size: int, make_batch, compute, dtype=np.float32):
         """The one inference loop: ``compute(module, make_batch(start, stop))`` batch by batch.
@@ -471,8 +559,9 @@ class BaseRNNEstimator(BaseEstimator):
         """
         module = self.net_.module_
         module.eval()
-        outputs, start, first_failed = None, 0, None
+        start, first_failed = 0, None
         precision = self._inference_precision()
+        results = _InferenceResults(n, dtype, torch.device(self.net_.device))
         with (
             torch_threads(self.n_threads),
             torch.inference_mode(),
@@ -481,17 +570,16 @@ class BaseRNNEstimator(BaseEstimator):
             while start < n:
                 stop = min(start + batch_size, n)
                 try:
-                    result = compute(module, make_batch(start, stop)).cpu().numpy()
+                    result = compute(module, make_batch(start, stop))
                 except Exception as exc:
                     if not is_out_of_memory(exc):
                         raise
                     first_failed = first_failed or stop - start
                     batch_size = self._smaller_inference_batch(stop - start, exc)
                     continue
-                if outputs is None:
-                    outputs = np.empty((n,) + result.shape[1:], dtype)
-                outputs[start:stop] = result
+                results.add(start, stop, result)
                 start = stop
+            outputs = results.finish()
         if first_failed is not None:
             warnings.warn(
                 f"Prediction ran out of memory on {self.net_.device} with {first_failed} images "
@@ -522,19 +610,32 @@ class BaseRNNEstimator(BaseEstimator):
         return failed // 2
 
     def _forward(self, X) -> np.ndarray:
-        """Raw module outputs for the images ``X``, as float32."""
+        """Raw module outputs for the images ``X``, as float32.
+
+        On a GPU the images are checked for NaN and infinity batch by batch, there, rather than
+        in a pass over ``X`` on the host before anything is copied.
+        """
         check_is_fitted(self, "net_")
-        images = self._check_X(X, reset=False)
         device, dtype = self.net_.device, self._input_dtype()
+        on_gpu = torch.device(device).type == "cuda"
+        with finite_values_checked_elsewhere(on_gpu):
+            images = self._check_X(X, reset=False)
+        finite = []  # per batch, on the GPU: whether its values were all finite
 
         def make_batch(start, stop):
-            rows = np.ascontiguousarray(read_rows(images, slice(start, stop)))  # e.g. X[::-1]
-            return torch.as_tensor(rows, dtype=dtype).to(device)
+            rows = read_rows(images, slice(start, stop))
+            batch = to_device(rows, dtype, device)
+            if on_gpu and rows.dtype.kind == "f":
+                finite.append(torch.isfinite(batch).all())
+            return batch
 
         batch_size = self._inference_batch_size(int(np.prod(images.shape[1:])))
-        return self._run_inference(
+        outputs = self._run_inference(
             len(images), batch_size, make_batch, lambda module, batch: module(batch).float()
         )
+        if finite and not bool(torch.stack(finite).all()):
+            raise non_finite_error(self)
+        return outputs
 
     # ----------------------------------------------------------------- persistence
     def save(self, path) -> None:
@@ -618,7 +719,7 @@ class BaseRNNEstimator(BaseEstimator):
         if check is not None:
             check(self)
         with seeded(0, self._device):  # module init draws random numbers; keep the caller's
-            setup = self._training_setup(self.batch_size, 0, partial=False)
+            setup = self._training_setup(self._training_batch_size(), 0, partial=False)
             self.net_ = self._initialize_net(setup)
         self.net_.history_ = History([{**epoch, "batches": []} for epoch in self.history_])
 

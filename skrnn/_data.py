@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import copy
 import math
 import mmap
 
@@ -13,6 +14,9 @@ from torch.utils.data import Dataset, Subset
 # In-memory data smaller than this is converted to one float32 tensor per fit; larger data and
 # memory maps are sliced and cast per batch.
 PRELOAD_LIMIT_BYTES = 1 << 30
+# Such a tensor moves to the GPU once per fit when it takes at most this share of the GPU's free
+# memory; batches are then gathered on the GPU, with no copy from the host per batch.
+DEVICE_DATA_SHARE = 0.25
 
 
 def _shared_memory_map(array):
@@ -179,10 +183,101 @@ def as_batch_source(images: np.ndarray, dtype=torch.float32):
     return torch.as_tensor(np.ascontiguousarray(images), dtype=dtype)
 
 
-def _take(source, indices: np.ndarray, dtype):
+# numpy dtypes that go to a GPU as they are and are cast there: fewer bytes to copy than float32.
+_COPIED_AS_IS = (np.uint8, np.int8, np.int16, np.int32, np.int64, np.float16, np.float32)
+
+
+# One stream per GPU for copies from the host, so that they overlap the computing stream.
+_copy_streams: dict[int, torch.cuda.Stream] = {}
+
+
+def _copy_stream(device: torch.device) -> torch.cuda.Stream:
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    stream = _copy_streams.get(index)
+    if stream is None:
+        stream = _copy_streams[index] = torch.cuda.Stream(device=index)
+    return stream
+
+
+def to_gpu(host: torch.Tensor, device) -> torch.Tensor:
+    """A host tensor copied to a GPU on a side stream, without waiting for either.
+
+    The copy runs beside the kernels already queued (on the same stream it would wait for
+    them); the current stream waits for it before its next kernel, and the copy's memory is
+    kept until the current stream is done with it. ``host`` should be page-locked, or the
+    copy cannot overlap anything.
+    """
+    device = torch.device(device)
+    current = torch.cuda.current_stream(device)
+    stream = _copy_stream(device)
+    with torch.cuda.stream(stream):
+        moved = host.to(device, non_blocking=True)
+    current.wait_stream(stream)
+    moved.record_stream(current)
+    return moved
+
+
+def to_device(rows: np.ndarray, dtype: torch.dtype, device) -> torch.Tensor:
+    """``rows`` as a ``dtype`` tensor on ``device``, without waiting for a GPU.
+
+    On a GPU the rows travel in their own dtype when torch has it (8-bit images: a quarter of
+    the bytes of float32) through page-locked memory, with a copy that overlaps the device's
+    work (:func:`to_gpu`), and are cast there.
+    """
+    device = torch.device(device)
+    rows = np.ascontiguousarray(rows)  # a view such as X[::-1] has negative strides
+    if device.type != "cuda":
+        return torch.as_tensor(rows, dtype=dtype).to(device)
+    host = torch.from_numpy(rows) if rows.dtype.type in _COPIED_AS_IS else None
+    if host is None:
+        host = torch.as_tensor(rows, dtype=dtype)
+    return to_gpu(host.pin_memory(), device).to(dtype)
+
+
+def _batch_device(X) -> torch.device:
+    """The device of a batch's images (``X`` a tensor or ``{"X": tensor, ...}``)."""
+    return (X["X"] if isinstance(X, dict) else X).device
+
+
+# Arrays and memory maps are copied to a device in slices of about this many bytes.
+_DEVICE_COPY_BYTES = 64 << 20
+
+
+def _element_size(dtype: torch.dtype) -> int:
+    return torch.empty(0, dtype=dtype).element_size()
+
+
+def _copied_to(images, device, dtype: torch.dtype) -> torch.Tensor:
+    """A tensor or array (a memory map too) as one ``dtype`` tensor on ``device``, copied in
+    slices: no copy of the whole data is ever made on the host."""
+    if isinstance(images, torch.Tensor):
+        return images.to(device)
+    moved = torch.empty(images.shape, dtype=dtype, device=device)
+    step = max(1, _DEVICE_COPY_BYTES // max(1, images[0].nbytes if len(images) else 1))
+    for start in range(0, len(images), step):
+        rows = read_rows(images, slice(start, start + step))
+        moved[start : start + len(rows)] = torch.as_tensor(np.ascontiguousarray(rows), dtype=dtype)
+    return moved
+
+
+def _take(source, indices: np.ndarray, dtype, device_index=None):
+    """Rows ``indices`` of a tensor or array as ``dtype``; ``dtype=None`` keeps an array's own
+    dtype where torch has it (cast later, on the device)."""
     if isinstance(source, torch.Tensor):
-        return source[torch.from_numpy(indices)]
-    return torch.as_tensor(read_rows(source, indices), dtype=dtype)
+        rows = source[torch.from_numpy(indices) if device_index is None else device_index]
+        return rows if dtype is None else rows.to(dtype)
+    rows = read_rows(source, indices)
+    if dtype is None and rows.dtype.type in _COPIED_AS_IS:
+        return torch.from_numpy(np.ascontiguousarray(rows))
+    return torch.as_tensor(rows, dtype=dtype)
+
+
+def _free_device_bytes(device: torch.device) -> int:
+    """Free memory of a GPU (0 for any other device: data stay on the host)."""
+    if device.type != "cuda":
+        return 0
+    free, _ = torch.cuda.mem_get_info(device)
+    return int(free)
 
 
 class ArrayDataset(Dataset):
@@ -204,17 +299,62 @@ class ArrayDataset(Dataset):
     def __len__(self):
         return len(self.X)
 
-    def batch(self, indices: np.ndarray):
+    def batch(self, indices: np.ndarray, device_index: torch.Tensor | None = None, cast=True):
+        """Samples ``indices``: ``(X, y)`` or ``({"X": X, "sample_weight": w}, y)``.
+
+        ``device_index`` holds the same indices on the device of a data set made by
+        :meth:`on_device`, so that gathering a batch needs no copy from the host. With
+        ``cast=False`` images read from an array keep their own dtype (fewer bytes to copy to
+        a GPU, where they are cast).
+        """
         if not isinstance(self.X, torch.Tensor):
             # Sorted indices read an array or memory map front to back; the order of the
             # samples inside a batch does not matter.
             indices = np.sort(indices)
-        index = torch.from_numpy(indices)
-        X = _take(self.X, indices, self.dtype)
+        index = torch.from_numpy(indices) if device_index is None else device_index
+        X = _take(self.X, indices, self.dtype if cast else None, device_index)
         if self.sample_weight is not None:
             X = {"X": X, "sample_weight": self.sample_weight[index]}
-        y = self.y[index] if self.y is not None else torch.zeros(len(indices))
+        if self.y is not None:
+            y = self.y[index]
+        else:
+            y = torch.zeros(len(indices), device=_batch_device(X))
         return X, y
+
+    def on_device(self, device: torch.device):
+        """This data set with its data on ``device``, or None where they should stay.
+
+        The copy is made once and kept, so the training and validation batches of a fit share
+        it, and only if it takes at most ``DEVICE_DATA_SHARE`` of the device's free memory.
+        Arrays and memory maps move slice by slice in their own dtype (8-bit images stay
+        8-bit there and each batch is cast as it is gathered); a memory map is read with
+        plain file reads, so its pages never pile up in the host's memory.
+        """
+        cached = getattr(self, "_on_device", None)
+        if cached is not None and cached[0] == device:
+            return cached[1]
+        images = self.X
+        if isinstance(images, torch.Tensor):
+            image_dtype = images.dtype
+        elif images.dtype.type in _COPIED_AS_IS:
+            image_dtype = torch.from_numpy(np.empty(0, images.dtype)).dtype
+        else:
+            image_dtype = self.dtype
+        needed = int(np.prod(images.shape)) * _element_size(image_dtype)
+        needed += sum(
+            t.element_size() * t.nelement() for t in (self.y, self.sample_weight) if t is not None
+        )
+        moved = None
+        if needed <= DEVICE_DATA_SHARE * _free_device_bytes(device):
+            moved = copy.copy(self)
+            moved.X = _copied_to(images, device, image_dtype)
+            for name in ("y", "sample_weight"):
+                value = getattr(self, name)
+                if value is not None:
+                    setattr(moved, name, value.to(device))
+            moved._on_device = None
+        self._on_device = (device, moved)
+        return moved
 
     def __getitem__(self, i):
         X, y = self.batch(np.array([i]))
@@ -231,9 +371,23 @@ class BatchLoader:
     the estimators seed, so training is reproducible. ``augment``, a callable
     ``augment(X, y) -> (X, y)`` such as :class:`skrnn._augment.Augmenter`, changes every batch
     it yields (the estimators give one to the loader of training batches only).
+
+    On a GPU (``device``), data that fit move there once (:meth:`ArrayDataset.on_device`) and
+    each batch is gathered and augmented on the GPU; other data are read on the host (memory
+    maps one batch ahead, in their own dtype) into page-locked memory, copied beside the GPU's
+    work, then cast and augmented there. Without ``device``, batches stay on the host, in
+    page-locked memory with ``pin_memory``.
     """
 
-    def __init__(self, dataset, batch_size=128, shuffle=False, augment=None, pin_memory=False):
+    def __init__(
+        self,
+        dataset,
+        batch_size=128,
+        shuffle=False,
+        augment=None,
+        pin_memory=False,
+        device=None,
+    ):
         if isinstance(dataset, Subset):
             self.source = dataset.dataset
             self.indices = np.asarray(dataset.indices, dtype=np.int64)
@@ -245,6 +399,7 @@ class BatchLoader:
         self.shuffle = shuffle
         self.augment = augment
         self.pin_memory = pin_memory
+        self.device = None if device is None else torch.device(device)
 
     def __len__(self):
         return math.ceil(self.n_samples / self.batch_size)
@@ -264,22 +419,48 @@ class BatchLoader:
         # read one ahead by a background thread while the model trains on the current one.
         # Augmentation stays here, in order, so its random draws are those of a plain loop.
         read = self._read
+        resident = None if self.device is None else self.source.on_device(self.device)
+        if resident is not None:
+            # One copy of this epoch's order to the GPU; each batch is a slice of it.
+            order = np.concatenate(batches) if batches else np.empty(0, np.int64)
+            on_device = torch.from_numpy(order).to(self.device, non_blocking=True)
+            start = 0
+            for batch in batches:
+                index = on_device[start : start + len(batch)]
+                start += len(batch)
+                yield self._augmented(resident.batch(batch, index))
+            return
         if isinstance(self.source.X, torch.Tensor):
             for batch in batches:
-                yield self._augmented(read(batch))
+                yield self._augmented(self._moved(read(batch)))
             return
         with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="skrnn-reader") as pool:
             pending = pool.submit(read, batches[0]) if batches else None
             for following in [*batches[1:], None]:
                 ready = pending.result()
                 pending = None if following is None else pool.submit(read, following)
-                yield self._augmented(ready)
+                yield self._augmented(self._moved(ready))
 
     def _read(self, batch):
-        X, y = self.source.batch(batch)
-        if self.pin_memory:  # page-locked, so the copy to the GPU can overlap its work
+        on_gpu = self.device is not None and self.device.type == "cuda"
+        X, y = self.source.batch(batch, cast=not on_gpu)
+        if self.pin_memory or on_gpu:  # page-locked, so the copy to the GPU can overlap its work
             X = {k: v.pin_memory() for k, v in X.items()} if isinstance(X, dict) else X.pin_memory()
+            y = y.pin_memory()
         return X, y
+
+    def _moved(self, batch):
+        """A batch read on the host, on the GPU of ``device`` with its images cast there."""
+        if self.device is None or self.device.type != "cuda":
+            return batch
+        X, y = batch
+        dtype = self.source.dtype
+        if isinstance(X, dict):
+            X = {k: to_gpu(v, self.device) for k, v in X.items()}
+            X["X"] = X["X"].to(dtype)
+        else:
+            X = to_gpu(X, self.device).to(dtype)
+        return X, to_gpu(y, self.device)
 
     def _augmented(self, batch):
         return batch if self.augment is None else self.augment(*batch)

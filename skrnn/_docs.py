@@ -61,7 +61,16 @@ straight in.""",
 more on small data: enough epochs for {min_updates} gradient steps (at most 1000 epochs), so
 that 20 large images train as long as thousands of small ones. An int is used as it is.""",
     ),
-    "batch_size": ("int", "Samples per gradient step."),
+    "batch_size": (
+        'int or "auto"',
+        """{samples} per gradient step. ``"auto"`` takes {cpu_batch_size}, except on a GPU with
+``max_epochs="auto"``: a GPU trains small batches at the speed of its kernel launches rather
+than of its arithmetic, so there it doubles that up to 8 times as many while a batch holds at
+most about a million input values ({gpu_batch_28} images of 28x28 a batch; photos of 180x240x3
+stay at {cpu_batch_size}), and the automatic epochs still give at least {min_updates} gradient
+steps. ``lr`` stays the same. With a given ``max_epochs``, ``"auto"`` keeps {cpu_batch_size}
+on every device, so that those epochs train alike. An int is used as it is.""",
+    ),
     "lr": ("float", "Learning rate."),
     "optimizer": (
         '{"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class',
@@ -213,6 +222,15 @@ def _entry(name: str, default, type_text: str, description: str) -> str:
     return f"    {name} : {type_text}, default={_format_default(default)}\n{body}"
 
 
+def _gpu_batch(cpu_batch: int, values: int) -> int:
+    """What ``batch_size="auto"`` gives on a GPU for samples of ``values`` input values (the
+    rule of ``BaseRNNEstimator._training_batch_size``, for the docstrings)."""
+    size = cpu_batch
+    while 2 * size <= 8 * cpu_batch and 2 * size * values <= 1 << 20:
+        size *= 2
+    return size
+
+
 def fill_parameter_docs(**own: tuple[str, str]):
     """Class decorator: fill the ``{parameters}`` slot of the class docstring.
 
@@ -250,6 +268,9 @@ def fill_parameter_docs(**own: tuple[str, str]):
                 "{standard_augmentation}": repr(getattr(cls, "_standard_augmentation", {})),
                 "{base_epochs}": str(getattr(cls, "_base_epochs", "")),
                 "{min_updates}": str(getattr(cls, "_min_updates", "")),
+                "{cpu_batch_size}": str(getattr(cls, "_cpu_batch_size", "")),
+                "{gpu_batch_28}": str(_gpu_batch(getattr(cls, "_cpu_batch_size", 1), 28 * 28)),
+                "{samples}": getattr(cls, "_sample_noun", "Samples"),
             }.items():
                 description = description.replace(slot, value)
             entries.append(_entry(name, parameter.default, type_text, description))

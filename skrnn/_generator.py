@@ -175,7 +175,7 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         embedding_dim=64,
         image_shape=None,
         max_epochs="auto",
-        batch_size=32,
+        batch_size="auto",
         lr=3e-3,
         optimizer="adam",
         weight_decay=0.0,
@@ -362,7 +362,7 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         levels = self._run_inference(
             n_samples,
             self._inference_batch_size(self.n_features_in_),
-            lambda start, stop: torch.as_tensor(labels[start:stop]).to(device),
+            lambda start, stop: torch.as_tensor(labels[start:stop]).to(device, non_blocking=True),
             lambda module, batch: module.sample(
                 batch, temperature=float(temperature), generator=generator
             ),
@@ -481,7 +481,7 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         def make_batch(start, stop):
             batch_labels = None if labels is None else labels[start:stop]
             codes = self._codes(levels[start:stop], batch_labels)
-            return torch.as_tensor(codes.astype(np.int64)).to(device)
+            return torch.as_tensor(codes.astype(np.int64)).to(device, non_blocking=True)
 
         return self._run_inference(
             len(levels),
@@ -494,7 +494,8 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
     def _inference_batch_size(self, values_per_image):
         # Logits hold n_levels values per pixel; keep a batch's logits near 64 MB.
         per_image = self.n_levels_ * int(values_per_image) * 8
-        return int(np.clip((1 << 26) // per_image, 1, max(self.batch_size, 1024)))
+        most = max(self._training_batch_size(self.net_.device), 1024)
+        return int(np.clip((1 << 26) // per_image, 1, most))
 
     # ----------------------------------------------------------------- hooks
     def _check_X(self, X, *, reset):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Mapping
 
 import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, PassthroughScoring, PrintLog
-from skorch.dataset import unpack_data
+from skorch.dataset import get_len, unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 
 from .exceptions import NonFiniteLossError
@@ -35,12 +36,16 @@ class ValidScore(Callback):
         self._y_true, self._y_pred = [], []
 
     def on_batch_end(self, net, batch, training, y_pred=None, **kwargs):
+        # Copied to the host without waiting for the device (into page-locked memory from a
+        # GPU); the epoch's end waits once for all the copies.
         if not training and y_pred is not None:
-            self._y_true.append(batch[1].detach().cpu())
-            self._y_pred.append(y_pred.detach().cpu())
+            self._y_true.append(batch[1].detach().to("cpu", non_blocking=True))
+            self._y_pred.append(y_pred.detach().to("cpu", non_blocking=True))
 
     def on_epoch_end(self, net, **kwargs):
         if self._y_pred:
+            if torch.device(net.device).type == "cuda":
+                torch.cuda.synchronize(net.device)  # every copy above has landed
             y_true = torch.cat(self._y_true).numpy()
             y_pred = torch.cat(self._y_pred).float().numpy()
             net.history.record(self.name, float(self.score_func(y_true, y_pred)))
@@ -142,21 +147,32 @@ class RollbackUnfinishedEpoch(Callback):
 class StopOnNonFiniteLoss(Callback):
     """Stop training when a training batch gives a NaN or infinite loss or the weights do.
 
-    The weights are checked at the end of every epoch, since a step with a finite loss can
-    still produce non-finite weights. The estimator then restores the weights of the last
-    finished epoch (see :class:`RollbackUnfinishedEpoch`).
+    The losses are read from the history, where the net records them (on a GPU one batch
+    late, see :class:`SkrnnNet`), so the check never waits for the device; the last batch's
+    loss and the weights are checked at the end of every epoch, since a step with a finite
+    loss can still produce non-finite weights. The estimator then restores the weights of the
+    last finished epoch (see :class:`RollbackUnfinishedEpoch`).
     """
 
     _ADVICE = "Lower lr, scale the inputs or targets, or keep gradient clipping (max_grad_norm)."
 
-    def on_batch_end(self, net, training, loss=None, **kwargs):
-        if training and loss is not None and not torch.isfinite(loss).all():
-            epoch = len(net.history)
-            raise NonFiniteLossError(
-                f"The training loss became {loss.item()} in epoch {epoch}. {self._ADVICE}"
-            )
+    def on_batch_end(self, net, training, **kwargs):
+        if training:
+            self._check_loss(net, net.history[-1]["batches"][-2:])
+
+    def _check_loss(self, net, batches):
+        """Raise if the latest training loss recorded in ``batches`` is not finite."""
+        for row in reversed(batches):
+            if "train_loss" in row:
+                if not np.isfinite(row["train_loss"]):
+                    raise NonFiniteLossError(
+                        f"The training loss became {row['train_loss']} in epoch "
+                        f"{len(net.history)}. {self._ADVICE}"
+                    )
+                return
 
     def on_epoch_end(self, net, **kwargs):
+        self._check_loss(net, net.history[-1]["batches"])
         for name, parameter in net.module_.named_parameters():
             if not torch.isfinite(parameter).all():
                 raise NonFiniteLossError(
@@ -178,10 +194,30 @@ def autocast(device, precision: str):
 
 
 def _on_device(x, device):
-    """``x`` as a tensor on ``device``; a copy from pinned memory does not wait for the GPU."""
+    """``x`` as a tensor on ``device``; a copy from the host to a GPU does not wait for it.
+
+    A non-blocking copy from page-locked memory overlaps the GPU's work; one from ordinary
+    memory is staged by CUDA before the call returns, so it is safe, and it does not
+    synchronise the device either.
+    """
     if isinstance(x, torch.Tensor):
-        return x.to(device, non_blocking=x.is_pinned())
+        return x.to(device, non_blocking=x.device.type == "cpu")
     return to_tensor(x, device=device)
+
+
+@functools.cache
+def _overrides(callback_class: type, method_name: str) -> bool:
+    """Whether ``callback_class`` defines ``method_name`` other than as a no-op of
+    :class:`skorch.callbacks.Callback` (or is not a skorch callback at all)."""
+    base = getattr(Callback, method_name, None)
+    return base is None or getattr(callback_class, method_name, None) is not base
+
+
+def _mode_differs(module: torch.nn.Module, training: bool) -> bool:
+    """Whether ``module`` or any of its submodules is not in the ``training`` mode."""
+    return module.training != training or any(
+        child.training != training for child in module.modules()
+    )
 
 
 def _is_float_tensor(value) -> bool:
@@ -206,11 +242,24 @@ class SkrnnNet(NeuralNet):
     float16 also scales the loss (a gradient scaler, ``scaler_``), unscaling the gradients
     before the callbacks see them (so gradient clipping clips true gradients) and skipping
     the steps whose gradients overflowed.
+
+    With ``defer_loss`` (the estimators set it on a GPU) each batch's loss is read one batch
+    late (:meth:`run_single_epoch`), so training never waits for the device between batches.
     """
 
-    def __init__(self, module, criterion, *, valid_score=None, precision="float32", **kwargs):
+    def __init__(
+        self,
+        module,
+        criterion,
+        *,
+        valid_score=None,
+        precision="float32",
+        defer_loss=False,
+        **kwargs,
+    ):
         self.valid_score = valid_score
         self.precision = precision
+        self.defer_loss = defer_loss
         super().__init__(module, criterion, **kwargs)
 
     @property
@@ -230,6 +279,23 @@ class SkrnnNet(NeuralNet):
         self.scaler_ = _grad_scaler(self.device) if self.precision == "float16" else None
         return self
 
+    def notify(self, method_name, **cb_kwargs):
+        """skorch's ``notify``, skipping the callbacks that leave ``method_name`` as
+        :class:`skorch.callbacks.Callback` has it (a no-op): three notifications a batch to
+        some ten callbacks cost more than a small model's whole step on a GPU."""
+        getattr(self, method_name)(self, **cb_kwargs)
+        for _, callback in self.callbacks_:
+            if _overrides(type(callback), method_name):
+                getattr(callback, method_name)(self, **cb_kwargs)
+
+    def _set_training(self, training=True):
+        """skorch's ``_set_training``, done only when the mode changes: switching a module's
+        mode walks all of its submodules, before every batch otherwise."""
+        for name in self._modules + self._criteria:
+            module = getattr(self, name + "_")
+            if isinstance(module, torch.nn.Module) and _mode_differs(module, training):
+                module.train(training)
+
     def infer(self, x, **fit_params):
         if isinstance(x, Mapping):
             x = x["X"]
@@ -242,8 +308,40 @@ class SkrnnNet(NeuralNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         sample_weight = X.get("sample_weight") if isinstance(X, Mapping) else None
         if sample_weight is not None:
-            sample_weight = to_tensor(sample_weight, device=self.device)
-        return self.criterion_(y_pred, to_tensor(y_true, device=self.device), sample_weight)
+            sample_weight = _on_device(sample_weight, self.device)
+        return self.criterion_(y_pred, _on_device(y_true, self.device), sample_weight)
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """skorch's epoch loop, reading each batch's loss one batch late with ``defer_loss``.
+
+        Reading a loss (``.item()``) waits for the GPU to finish the batch, which leaves it
+        idle while the host prepares the next one. With ``defer_loss`` the loss of batch ``i``
+        is read after batch ``i + 1`` has been queued, so the GPU always has work; each loss
+        reaches the history one batch late (the last at the end of the epoch), which is all
+        the callbacks here need. Without it this is skorch's own loop.
+        """
+        if iterator is None:
+            return
+        key = prefix + "_loss"
+        batches = None
+        pending = None  # (history row, loss tensor) not yet read
+        count = 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            batches = self.history[-1]["batches"]
+            if self.defer_loss:
+                if pending is not None:
+                    pending[0][key] = pending[1].item()
+                pending = (batches[-1], step["loss"].detach())
+            else:
+                self.history.record_batch(key, step["loss"].item())
+            self.history.record_batch(prefix + "_batch_size", get_len(unpack_data(batch)[0]))
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+            count += 1
+        if pending is not None:
+            pending[0][key] = pending[1].item()
+        self.history.record(prefix + "_batch_count", count)
 
     def train_step_single(self, batch, **fit_params):
         scaler = getattr(self, "scaler_", None)

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from ._augment import AugmentMixin
 from ._base import BaseRNNEstimator
-from ._data import ArrayDataset, as_batch_source, channel_statistics, read_rows
+from ._data import ArrayDataset, as_batch_source, channel_statistics, read_rows, to_device
 from ._docs import fill_parameter_docs
 from ._modules import RecurrentEncoder, Standardize
 from ._validation import check_head, check_images, check_input_statistics, format_shape
@@ -120,11 +120,14 @@ class LineDataset(ArrayDataset):
     def __init__(self, X, y, sample_weight=None, *, stride: int):
         super().__init__(X, y, sample_weight)
         self.stride = stride
+        # The steps of every line, kept on the host: a batch's width is read from here even
+        # when the targets live on the GPU, where reading them would wait for the device.
+        self.steps = np.asarray(y)[:, 0].astype(np.int64)
 
-    def batch(self, indices: np.ndarray):
-        X, y = super().batch(indices)
+    def batch(self, indices: np.ndarray, device_index=None, cast=True):
+        X, y = super().batch(indices, device_index, cast)
         images = X["X"] if isinstance(X, dict) else X
-        width = min(images.shape[2], int(y[:, 0].max()) * self.stride)
+        width = min(images.shape[2], int(self.steps[indices].max()) * self.stride)
         if width < images.shape[2]:
             images = images[:, :, :width]
             X = {**X, "X": images} if isinstance(X, dict) else images
@@ -181,7 +184,6 @@ the pixel values themselves.""",
 steps, and CTC needs at least one step per symbol (two for a repeated symbol), so a line of
 ``n`` symbols must be at least about ``n * stride`` pixels wide; larger strides read faster.""",
     ),
-    batch_size=("int", "Lines per gradient step."),
     early_stopping=(
         "bool",
         """Hold out ``validation_fraction`` of the training lines, stop when the validation
@@ -261,6 +263,7 @@ class RNNSequenceRecognizer(AugmentMixin, BaseRNNEstimator):
     # Chosen with benchmarks/recognition.py: 1,250 steps read 99.7 % of its test lines.
     _base_epochs = 8
     _min_updates = 1250
+    _sample_noun = "Lines"
     # Small zooms and contrast changes; shifts could push the first or last symbol out of the
     # line, and flips would make it read backwards.
     _standard_augmentation = {"scale": 0.05, "intensity": 0.1}
@@ -275,7 +278,7 @@ class RNNSequenceRecognizer(AugmentMixin, BaseRNNEstimator):
         conv=(16, 32),
         stride=2,
         max_epochs="auto",
-        batch_size=32,
+        batch_size="auto",
         lr=1e-2,
         optimizer="adam",
         weight_decay=0.0,
@@ -376,8 +379,8 @@ class RNNSequenceRecognizer(AugmentMixin, BaseRNNEstimator):
         def make_batch(start, stop):
             width = min(images.shape[2], int(steps[start:stop].max()) * self.stride)
             rows = read_rows(images, slice(start, stop))[:, :, :width]
-            pixels = torch.as_tensor(np.ascontiguousarray(rows), dtype=torch.float32)
-            return pixels.to(device), torch.as_tensor(steps[start:stop]).to(device)
+            pixels = to_device(rows, torch.float32, device)
+            return pixels, torch.as_tensor(steps[start:stop]).to(device, non_blocking=True)
 
         def compute(module, batch):
             pixels, lengths = batch

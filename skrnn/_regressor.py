@@ -92,7 +92,7 @@ class RNNImageRegressor(RegressorMixin, AugmentMixin, SequenceReadingMixin, Base
         order="rows",
         patch_size=None,
         max_epochs="auto",
-        batch_size=32,
+        batch_size="auto",
         lr=3e-3,
         optimizer="adam",
         weight_decay=0.0,

@@ -108,7 +108,6 @@ pixel before the sweeps (texture, edges, colour contrasts). The sweeps and the p
 classifier read the last layer's features beside the pixel's own values. ``()`` sweeps over
 the pixel values alone.""",
     ),
-    batch_size=("int", "Images per gradient step."),
     early_stopping=(
         "bool",
         """Hold out ``validation_fraction`` of the training images, stop when the validation
@@ -217,6 +216,8 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
     _value_before_parameter_existed = {"conv": ()}
     _base_epochs = 10
     _min_updates = 1200
+    _cpu_batch_size = 8
+    _sample_noun = "Images"
     # What photographs and micrographs allow: mirrored scenes, framing, zoom and exposure.
     _standard_augmentation = {"hflip": True, "shift": 0.1, "scale": 0.15, "intensity": 0.1}
 
@@ -231,7 +232,7 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         head=(32,),
         conv=(16, 32),
         max_epochs="auto",
-        batch_size=8,
+        batch_size="auto",
         lr=1e-2,
         optimizer="adam",
         weight_decay=0.0,

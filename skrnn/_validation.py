@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import numbers
 
 import numpy as np
 from sklearn.utils.validation import check_array, validate_data
+
+# Whether check_images leaves the NaN / infinity check to the caller, which checks each batch
+# where it computes (on a GPU: one more small kernel a batch instead of a pass over X on the
+# host; see BaseRNNEstimator._forward).
+_finite_check_elsewhere = contextvars.ContextVar("skrnn_finite_check_elsewhere", default=False)
+
+
+@contextlib.contextmanager
+def finite_values_checked_elsewhere(elsewhere: bool = True):
+    """Within this context, :func:`check_images` does not check for NaN or infinity: the
+    caller promises to, with :func:`non_finite_error` for the message."""
+    token = _finite_check_elsewhere.set(elsewhere)
+    try:
+        yield
+    finally:
+        _finite_check_elsewhere.reset(token)
+
+
+def non_finite_error(estimator) -> ValueError:
+    """The error for NaN or infinite values in ``X``, found by a check of the batches."""
+    return ValueError(
+        f"Input X contains NaN or infinity. {type(estimator).__name__} expects finite values; "
+        "replace or drop the images that hold them."
+    )
 
 
 def is_int(value) -> bool:
@@ -114,11 +140,16 @@ def check_images(
             "real-valued images; pass the "
             "real part, the magnitude, or both as channels."
         )
+    finite = not _finite_check_elsewhere.get()
     if X.ndim <= 2:  # sklearn's own message, with its reshape hint, for 0-D and 1-D input
-        X = validate_data(estimator, X, reset=reset, dtype=dtype, copy=False)
+        X = validate_data(
+            estimator, X, reset=reset, dtype=dtype, copy=False, ensure_all_finite=finite
+        )
     elif X.ndim in (3, 4):
         validate_data(estimator, X, reset=reset, skip_check_array=True, ensure_2d=False)
-        X = check_array(X, allow_nd=True, dtype=dtype, copy=False, input_name="X")
+        X = check_array(
+            X, allow_nd=True, dtype=dtype, copy=False, input_name="X", ensure_all_finite=finite
+        )
     else:
         raise ValueError(
             f"X has {X.ndim} dimension(s) (shape {format_shape(X.shape)}), but {name} expects "

@@ -45,9 +45,9 @@ def test_batches_read_from_an_array_come_from_a_background_reader_in_order(monke
     readers = set()
     real_batch = ArrayDataset.batch
 
-    def recording_batch(self, indices):
+    def recording_batch(self, indices, *args, **kwargs):
         readers.add(threading.current_thread().name)
-        return real_batch(self, indices)
+        return real_batch(self, indices, *args, **kwargs)
 
     monkeypatch.setattr(ArrayDataset, "batch", recording_batch)
 

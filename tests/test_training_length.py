@@ -22,6 +22,7 @@ from skrnn.datasets import load_digits_images
     ],
 )
 def test_auto_epochs_give_enough_gradient_steps(estimator, n_fit, epochs):
+    estimator.set_params(device="cpu")  # batch_size="auto" grows on a GPU
     assert estimator._epochs(n_fit) == epochs
 
 

@@ -11,9 +11,19 @@ from sklearn.exceptions import NotFittedError
 from skorch.callbacks import Callback
 
 from skrnn import RNNImageClassifier, RNNImageRegressor
+from skrnn._base import BaseRNNEstimator
 from skrnn.exceptions import NonFiniteLossError
 
 TINY = dict(hidden_size=4, batch_size=4, random_state=0, device="cpu")
+
+
+@pytest.fixture(autouse=True, params=["loss read at once", "loss read one batch late"])
+def loss_reading(request, monkeypatch):
+    """Every check runs as on the CPU and as on a GPU, where each batch's loss is read one
+    batch late (so that training never waits for the device)."""
+    if request.param == "loss read one batch late":
+        monkeypatch.setattr(BaseRNNEstimator, "_defer_loss", lambda self: True)
+    return request.param
 RNG = np.random.default_rng(0)
 X = RNG.random((16, 6, 6)).astype(np.float32)
 Y = np.arange(16) % 2
@@ -72,11 +82,12 @@ def _all_finite(module):
 
 
 def test_a_huge_learning_rate_stops_with_a_clear_error_and_no_nan_weights():
+    params = {**TINY, "batch_size": 2}  # eight steps in the first epoch: enough to diverge
     reg = RNNImageRegressor(
-        **TINY, lr=1e6, max_grad_norm=None, lr_schedule="constant", optimizer="sgd", max_epochs=3
+        **params, lr=1e6, max_grad_norm=None, lr_schedule="constant", optimizer="sgd", max_epochs=3
     )
     with pytest.raises(NonFiniteLossError, match="training loss became (nan|inf).*Lower lr"):
-        reg.fit(X, RNG.random(16))
+        reg.fit(X, np.random.default_rng(1).random(16))
     # It diverged in epoch 1, so no epoch finished: the estimator says it is not fitted.
     with pytest.raises(NotFittedError):
         reg.predict(X)
