@@ -161,7 +161,7 @@ def precision(X, y, X_test, y_test, device, epochs):
         print(f"| {name} | {seconds:.1f} | {rate:,.0f} | {clf.score(X_test, y_test):.4f} |")
 
 
-def defaults(X, y, X_test, y_test, device, params, n_compared, batch_sizes=("auto", 32)):
+def defaults(X, y, X_test, y_test, device, params, n_compared):
     print(f"\n3. defaults{params or ''}: uint8 images 28x28")
     print(
         "| batch_size | training images | batch | epochs | fit (s) | train img/s | test accuracy |"
@@ -169,8 +169,7 @@ def defaults(X, y, X_test, y_test, device, params, n_compared, batch_sizes=("aut
     print("|---|---|---|---|---|---|---|")
     # The throughput at MNIST size; then, on fewer images (a CPU-sized batch trains 8 times
     # as many steps), the accuracy against the batch the defaults take on the CPU.
-    runs = [("auto", len(X))] if "auto" in batch_sizes else []
-    runs += [(batch_size, n_compared) for batch_size in batch_sizes]
+    runs = [("auto", len(X)), ("auto", n_compared), (32, n_compared)]
     for batch_size, n in runs:
         clf = RNNImageClassifier(random_state=0, device=device, batch_size=batch_size, **params)
         seconds = timed_fit(clf, X[:n], y[:n], device)
@@ -276,11 +275,6 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--parts", default="1,2,3,4", help="which parts to run, e.g. 1,4 (default: all four)"
     )
-    parser.add_argument(
-        "--batch-sizes",
-        default="auto,32",
-        help="part 3's compared batch sizes, e.g. 256,32 to compare a GPU's batch on a CPU",
-    )
     args = parser.parse_args(argv)
     device = str(skrnn._utils.resolve_device(args.device))
     name = torch.cuda.get_device_name() if device.startswith("cuda") else "CPU"
@@ -298,8 +292,7 @@ def main(argv=None) -> int:
         precision(X_train, y_train, X_test, y_test, device, epochs=1 if args.small else 5)
     if 3 in parts:
         small = {"max_epochs": 1} if args.small else {}
-        sizes = [size if size == "auto" else int(size) for size in args.batch_sizes.split(",")]
-        defaults(X_train, y_train, X_test, y_test, device, small, n_train // 3, sizes)
+        defaults(X_train, y_train, X_test, y_test, device, small, n_train // 3)
     if 4 in parts:
         memmap(X_train, y_train, device, epochs=1 if args.small else 3)
     if args.profile:

@@ -11,6 +11,7 @@ neither is an error at import time, so no parameter goes undocumented.
 from __future__ import annotations
 
 import inspect
+import math
 import textwrap
 
 # name: (type, description). Descriptions are plain text; fill_parameter_docs wraps them.
@@ -67,9 +68,11 @@ that 20 large images train as long as thousands of small ones. An int is used as
 ``max_epochs="auto"``: a GPU trains small batches at the speed of its kernel launches rather
 than of its arithmetic, so there it doubles that up to 8 times as many while a batch holds at
 most about a million input values ({gpu_batch_28} images of 28x28 a batch; photos of 180x240x3
-stay at {cpu_batch_size}), and the automatic epochs still give at least {min_updates} gradient
-steps. ``lr`` stays the same. With a given ``max_epochs``, ``"auto"`` keeps {cpu_batch_size}
-on every device, so that those epochs train alike. An int is used as it is.""",
+stay at {cpu_batch_size}). Fewer, larger steps learn less per epoch, so the automatic epochs
+then grow by the square root of that factor (at least {gpu_base_epochs} instead of
+{base_epochs} at 28x28), and still give at least {min_updates} gradient steps; ``lr`` stays
+the same. With a given ``max_epochs``, ``"auto"`` keeps {cpu_batch_size} on every device, so
+that those epochs train alike. An int is used as it is.""",
     ),
     "lr": ("float", "Learning rate."),
     "optimizer": (
@@ -231,6 +234,14 @@ def _gpu_batch(cpu_batch: int, values: int) -> int:
     return size
 
 
+def _gpu_base_epochs(cls) -> int:
+    """The base epochs of ``max_epochs="auto"`` on a GPU for 28x28 images (the rule of
+    ``BaseRNNEstimator._epochs``, for the docstrings)."""
+    cpu_batch = getattr(cls, "_cpu_batch_size", 1)
+    growth = _gpu_batch(cpu_batch, 28 * 28) / cpu_batch
+    return int(math.ceil(getattr(cls, "_base_epochs", 0) * math.sqrt(growth)))
+
+
 def fill_parameter_docs(**own: tuple[str, str]):
     """Class decorator: fill the ``{parameters}`` slot of the class docstring.
 
@@ -270,6 +281,7 @@ def fill_parameter_docs(**own: tuple[str, str]):
                 "{min_updates}": str(getattr(cls, "_min_updates", "")),
                 "{cpu_batch_size}": str(getattr(cls, "_cpu_batch_size", "")),
                 "{gpu_batch_28}": str(_gpu_batch(getattr(cls, "_cpu_batch_size", 1), 28 * 28)),
+                "{gpu_base_epochs}": str(_gpu_base_epochs(cls)),
                 "{samples}": getattr(cls, "_sample_noun", "Samples"),
             }.items():
                 description = description.replace(slot, value)

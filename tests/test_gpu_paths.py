@@ -12,7 +12,7 @@ from skrnn import RNNImageClassifier, RNNSegmenter, RNNSequenceRecognizer
 from skrnn._augment import Augmenter
 from skrnn._base import BaseRNNEstimator
 from skrnn._data import ArrayDataset, BatchLoader
-from skrnn._docs import _gpu_batch
+from skrnn._docs import _gpu_base_epochs, _gpu_batch
 from skrnn._validation import check_images, finite_values_checked_elsewhere
 from skrnn.datasets import make_digit_strings, make_shapes
 
@@ -278,3 +278,26 @@ def test_on_cuda_a_memory_map_trains_as_the_same_data_in_memory(digits, tmp_path
     np.testing.assert_allclose(
         on_disk.predict_proba(images), in_memory.predict_proba(images), rtol=1e-3, atol=1e-4
     )
+
+
+@pytest.mark.parametrize(
+    "estimator, n_fit, epochs",
+    [
+        (RNNImageClassifier(), 60_000, 85),  # 8 times the batch: 30 * sqrt(8) base epochs
+        (RNNImageClassifier(), 1437, 167),  # the digits: 1,000 steps of 256 need more
+        (RNNImageClassifier(max_epochs=30), 60_000, 30),  # given epochs are kept
+        (RNNImageClassifier(batch_size=256), 60_000, 30),  # a given batch does not grow them
+        (RNNSegmenter(), 367, 27),  # photos keep their batch of 8: as on the CPU, 1,200 steps
+    ],
+)
+def test_auto_epochs_grow_with_the_batch_a_gpu_takes(estimator, n_fit, epochs):
+    estimator.image_shape_ = (180, 240, 3) if isinstance(estimator, RNNSegmenter) else (28, 28, 1)
+    estimator._device = torch.device("cuda")  # as fit sets it on a GPU machine
+    assert estimator._epochs(n_fit) == epochs
+    if estimator.max_epochs == "auto" and estimator.batch_size == "auto":  # the docstring's rule
+        assert _gpu_base_epochs(type(estimator)) == int(
+            np.ceil(
+                estimator._base_epochs
+                * np.sqrt(_gpu_batch(estimator._cpu_batch_size, 784) / estimator._cpu_batch_size)
+            )
+        )
