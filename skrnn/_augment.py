@@ -20,6 +20,8 @@ import torch
 from sklearn.utils._param_validation import StrOptions
 from torch.nn import functional as F
 
+from ._data import small_to_device
+
 # The options of an ``augment`` dict, with the value that turns each off.
 OPTIONS = {"hflip": False, "vflip": False, "shift": 0.0, "scale": 0.0, "intensity": 0.0}
 
@@ -161,7 +163,7 @@ class Augmenter:
         height, width = images.shape[1:3]
         # The draws stay on the host (torch's seeded generator, the same on every device);
         # the maps go to the images' device without waiting for it.
-        theta = theta.to(images.device, non_blocking=True)
+        theta = small_to_device(theta, images.device)
         grid = F.affine_grid(theta, (n, 1, height, width), align_corners=False)
         channels_first = images.permute(0, 3, 1, 2).float()
         moved = F.grid_sample(
@@ -182,12 +184,12 @@ class Augmenter:
         n = images.shape[0]
         shape = (n, 1, 1, 1)
         device = images.device
-        mean = torch.as_tensor(self.mean, dtype=images.dtype).to(device, non_blocking=True)
-        std = torch.as_tensor(self.std, dtype=images.dtype).to(device, non_blocking=True)
+        mean = small_to_device(torch.as_tensor(self.mean, dtype=images.dtype), device)
+        std = small_to_device(torch.as_tensor(self.std, dtype=images.dtype), device)
         contrast = (1.0 + self._uniform(n, self.intensity)).reshape(shape).to(images.dtype)
         brightness = self._uniform(n, self.intensity).reshape(shape).to(images.dtype)
-        contrast = contrast.to(device, non_blocking=True)
-        brightness = brightness.to(device, non_blocking=True)
+        contrast = small_to_device(contrast, device)
+        brightness = small_to_device(brightness, device)
         return (images - mean) * contrast + mean + brightness * std
 
 

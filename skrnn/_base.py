@@ -105,7 +105,9 @@ class _InferenceResults:
             return
         host = result.to("cpu", non_blocking=True)  # into page-locked memory
         copied = torch.cuda.Event()
-        copied.record()
+        # On the stream of the result's GPU, which need not be the current device's (a worker
+        # of a parallel search on cuda:1).
+        copied.record(torch.cuda.current_stream(result.device))
         self._flush()
         self.pending = (start, stop, host, copied)
 
@@ -457,9 +459,13 @@ class BaseRNNEstimator(BaseEstimator):
                     defer_loss=self._defer_loss(),
                     train_split=setup["train_split"],
                 )
-                # skorch reads the loader's arguments from the net's attributes; its
-                # set_params would refuse them on an initialised net.
+                # skorch reads the batch size and the loader's arguments from the net's
+                # attributes; its set_params would refuse them on an initialised net.
+                self.net_.batch_size = self._training_batch_size()
                 self.net_.iterator_train__augment = self._augmenter()
+                for loader in ("iterator_train", "iterator_valid"):
+                    setattr(self.net_, f"{loader}__device", self._data_device())
+                    setattr(self.net_, f"{loader}__pin_memory", self._device.type == "cuda")
                 self.net_.set_params(callbacks=setup["callbacks"])
                 # skorch's set_params rebuilds callbacks_ from the old list; use the new one.
                 self.net_.initialize_callbacks()

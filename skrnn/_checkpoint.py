@@ -90,8 +90,14 @@ def weights_digest(module: torch.nn.Module) -> str:
 
 
 def fit_identity(estimator, data: str, start: str | None) -> dict:
-    """What makes two fits the same fit: class, parameters, data and starting weights."""
+    """What makes two fits the same fit: class, parameters, data and starting weights.
+
+    ``batch_size="auto"`` counts as the batch it takes, which depends on the device (a GPU may
+    take a larger one, and more epochs): a checkpoint of a GPU's fit does not resume on a CPU.
+    """
     params = estimator.get_params(deep=False)
+    if params.get("batch_size") == "auto":
+        params["batch_size"] = estimator._training_batch_size()
     return {
         "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
         "params": {

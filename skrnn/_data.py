@@ -187,6 +187,13 @@ def as_batch_source(images: np.ndarray, dtype=torch.float32):
 _COPIED_AS_IS = (np.uint8, np.int8, np.int16, np.int32, np.int64, np.float16, np.float32)
 
 
+def _travels_as_is(dtype: np.dtype, target: torch.dtype) -> bool:
+    """Whether values of ``dtype`` go to a GPU as they are, to be cast to ``target`` there:
+    when torch has the dtype and it is no wider than ``target`` (8-bit images, not int64
+    images for a float32 model, which are cast on the host)."""
+    return dtype.type in _COPIED_AS_IS and dtype.itemsize <= _element_size(target)
+
+
 # One stream per GPU for copies from the host, so that they overlap the computing stream.
 _copy_streams: dict[int, torch.cuda.Stream] = {}
 
@@ -217,6 +224,16 @@ def to_gpu(host: torch.Tensor, device) -> torch.Tensor:
     return moved
 
 
+def small_to_device(values: torch.Tensor, device) -> torch.Tensor:
+    """A small host tensor (random draws, indices, labels) on ``device``: on a GPU through
+    page-locked memory, so the copy neither waits for the GPU nor reads freed memory; on
+    other devices a plain copy."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return values.to(device)
+    return values.pin_memory().to(device, non_blocking=True)
+
+
 def to_device(rows: np.ndarray, dtype: torch.dtype, device) -> torch.Tensor:
     """``rows`` as a ``dtype`` tensor on ``device``, without waiting for a GPU.
 
@@ -228,7 +245,7 @@ def to_device(rows: np.ndarray, dtype: torch.dtype, device) -> torch.Tensor:
     rows = np.ascontiguousarray(rows)  # a view such as X[::-1] has negative strides
     if device.type != "cuda":
         return torch.as_tensor(rows, dtype=dtype).to(device)
-    host = torch.from_numpy(rows) if rows.dtype.type in _COPIED_AS_IS else None
+    host = torch.from_numpy(rows) if _travels_as_is(rows.dtype, dtype) else None
     if host is None:
         host = torch.as_tensor(rows, dtype=dtype)
     return to_gpu(host.pin_memory(), device).to(dtype)
@@ -260,14 +277,14 @@ def _copied_to(images, device, dtype: torch.dtype) -> torch.Tensor:
     return moved
 
 
-def _take(source, indices: np.ndarray, dtype, device_index=None):
-    """Rows ``indices`` of a tensor or array as ``dtype``; ``dtype=None`` keeps an array's own
-    dtype where torch has it (cast later, on the device)."""
+def _take(source, indices: np.ndarray, dtype, device_index=None, narrow=False):
+    """Rows ``indices`` of a tensor or array as ``dtype``; with ``narrow`` an array's rows
+    keep a narrower dtype of their own (cast later, on the device)."""
     if isinstance(source, torch.Tensor):
         rows = source[torch.from_numpy(indices) if device_index is None else device_index]
-        return rows if dtype is None else rows.to(dtype)
+        return rows if narrow else rows.to(dtype)
     rows = read_rows(source, indices)
-    if dtype is None and rows.dtype.type in _COPIED_AS_IS:
+    if narrow and _travels_as_is(rows.dtype, dtype):
         return torch.from_numpy(np.ascontiguousarray(rows))
     return torch.as_tensor(rows, dtype=dtype)
 
@@ -312,7 +329,7 @@ class ArrayDataset(Dataset):
             # samples inside a batch does not matter.
             indices = np.sort(indices)
         index = torch.from_numpy(indices) if device_index is None else device_index
-        X = _take(self.X, indices, self.dtype if cast else None, device_index)
+        X = _take(self.X, indices, self.dtype, device_index, narrow=not cast)
         if self.sample_weight is not None:
             X = {"X": X, "sample_weight": self.sample_weight[index]}
         if self.y is not None:
@@ -336,7 +353,7 @@ class ArrayDataset(Dataset):
         images = self.X
         if isinstance(images, torch.Tensor):
             image_dtype = images.dtype
-        elif images.dtype.type in _COPIED_AS_IS:
+        elif _travels_as_is(images.dtype, self.dtype):
             image_dtype = torch.from_numpy(np.empty(0, images.dtype)).dtype
         else:
             image_dtype = self.dtype
@@ -347,12 +364,17 @@ class ArrayDataset(Dataset):
         moved = None
         if needed <= DEVICE_DATA_SHARE * _free_device_bytes(device):
             moved = copy.copy(self)
-            moved.X = _copied_to(images, device, image_dtype)
-            for name in ("y", "sample_weight"):
-                value = getattr(self, name)
-                if value is not None:
-                    setattr(moved, name, value.to(device))
-            moved._on_device = None
+            try:
+                moved.X = _copied_to(images, device, image_dtype)
+                for name in ("y", "sample_weight"):
+                    value = getattr(self, name)
+                    if value is not None:
+                        setattr(moved, name, value.to(device))
+            except torch.cuda.OutOfMemoryError:  # memory taken meanwhile: read on the host
+                moved = None
+                torch.cuda.empty_cache()
+            else:
+                moved._on_device = None
         self._on_device = (device, moved)
         return moved
 
@@ -423,7 +445,7 @@ class BatchLoader:
         if resident is not None:
             # One copy of this epoch's order to the GPU; each batch is a slice of it.
             order = np.concatenate(batches) if batches else np.empty(0, np.int64)
-            on_device = torch.from_numpy(order).to(self.device, non_blocking=True)
+            on_device = small_to_device(torch.from_numpy(order), self.device)
             start = 0
             for batch in batches:
                 index = on_device[start : start + len(batch)]

@@ -15,7 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._base import BaseRNNEstimator
-from ._data import ArrayDataset, as_batch_source
+from ._data import ArrayDataset, as_batch_source, small_to_device
 from ._docs import fill_parameter_docs
 from ._labels import ClassLabelsMixin
 from ._pixelrnn import PixelRNN
@@ -362,7 +362,7 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         levels = self._run_inference(
             n_samples,
             self._inference_batch_size(self.n_features_in_),
-            lambda start, stop: torch.as_tensor(labels[start:stop]).to(device, non_blocking=True),
+            lambda start, stop: small_to_device(torch.as_tensor(labels[start:stop]), device),
             lambda module, batch: module.sample(
                 batch, temperature=float(temperature), generator=generator
             ),
@@ -481,7 +481,7 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         def make_batch(start, stop):
             batch_labels = None if labels is None else labels[start:stop]
             codes = self._codes(levels[start:stop], batch_labels)
-            return torch.as_tensor(codes.astype(np.int64)).to(device, non_blocking=True)
+            return small_to_device(torch.as_tensor(codes.astype(np.int64)), device)
 
         return self._run_inference(
             len(levels),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Mapping
 
 import numpy as np
@@ -36,16 +35,14 @@ class ValidScore(Callback):
         self._y_true, self._y_pred = [], []
 
     def on_batch_end(self, net, batch, training, y_pred=None, **kwargs):
-        # Copied to the host without waiting for the device (into page-locked memory from a
-        # GPU); the epoch's end waits once for all the copies.
+        # Plain copies into ordinary memory: page-locked buffers for a whole validation set
+        # (a segmenter's per-pixel scores) would stay locked in torch's cache.
         if not training and y_pred is not None:
-            self._y_true.append(batch[1].detach().to("cpu", non_blocking=True))
-            self._y_pred.append(y_pred.detach().to("cpu", non_blocking=True))
+            self._y_true.append(batch[1].detach().cpu())
+            self._y_pred.append(y_pred.detach().cpu())
 
     def on_epoch_end(self, net, **kwargs):
         if self._y_pred:
-            if torch.device(net.device).type == "cuda":
-                torch.cuda.synchronize(net.device)  # every copy above has landed
             y_true = torch.cat(self._y_true).numpy()
             y_pred = torch.cat(self._y_pred).float().numpy()
             net.history.record(self.name, float(self.score_func(y_true, y_pred)))
@@ -156,6 +153,17 @@ class StopOnNonFiniteLoss(Callback):
 
     _ADVICE = "Lower lr, scale the inputs or targets, or keep gradient clipping (max_grad_norm)."
 
+    def on_epoch_begin(self, net, **kwargs):
+        self._validated = False
+
+    def on_batch_begin(self, net, training, **kwargs):
+        # Before the first validation batch: the last training batch's loss (read late on a
+        # GPU) and the weights, so that validation never runs on non-finite weights.
+        if not training and not getattr(self, "_validated", False):
+            self._validated = True
+            self._check_loss(net, net.history[-1]["batches"])
+            self._check_weights(net)
+
     def on_batch_end(self, net, training, **kwargs):
         if training:
             self._check_loss(net, net.history[-1]["batches"][-2:])
@@ -173,6 +181,9 @@ class StopOnNonFiniteLoss(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         self._check_loss(net, net.history[-1]["batches"])
+        self._check_weights(net)
+
+    def _check_weights(self, net):
         for name, parameter in net.module_.named_parameters():
             if not torch.isfinite(parameter).all():
                 raise NonFiniteLossError(
@@ -194,23 +205,26 @@ def autocast(device, precision: str):
 
 
 def _on_device(x, device):
-    """``x`` as a tensor on ``device``; a copy from the host to a GPU does not wait for it.
+    """``x`` as a tensor on ``device``; a copy from page-locked host memory to a GPU does not
+    wait for it.
 
     A non-blocking copy from page-locked memory overlaps the GPU's work; one from ordinary
-    memory is staged by CUDA before the call returns, so it is safe, and it does not
-    synchronise the device either.
+    memory is staged by CUDA before the call returns, so it is safe (it may wait for the
+    device). Only CUDA copies are non-blocking: elsewhere (MPS) a non-blocking copy from
+    ordinary memory is not safe.
     """
     if isinstance(x, torch.Tensor):
-        return x.to(device, non_blocking=x.device.type == "cpu")
+        to_gpu = x.device.type == "cpu" and torch.device(device).type == "cuda"
+        return x.to(device, non_blocking=to_gpu)
     return to_tensor(x, device=device)
 
 
-@functools.cache
-def _overrides(callback_class: type, method_name: str) -> bool:
-    """Whether ``callback_class`` defines ``method_name`` other than as a no-op of
-    :class:`skorch.callbacks.Callback` (or is not a skorch callback at all)."""
+def _overrides(callback, method_name: str) -> bool:
+    """Whether ``callback`` has ``method_name`` other than as the no-op of
+    :class:`skorch.callbacks.Callback` (on its class, patched in, or set on the instance)."""
     base = getattr(Callback, method_name, None)
-    return base is None or getattr(callback_class, method_name, None) is not base
+    method = getattr(callback, method_name, None)
+    return base is None or getattr(method, "__func__", method) is not base
 
 
 def _mode_differs(module: torch.nn.Module, training: bool) -> bool:
@@ -285,7 +299,7 @@ class SkrnnNet(NeuralNet):
         some ten callbacks cost more than a small model's whole step on a GPU."""
         getattr(self, method_name)(self, **cb_kwargs)
         for _, callback in self.callbacks_:
-            if _overrides(type(callback), method_name):
+            if _overrides(callback, method_name):
                 getattr(callback, method_name)(self, **cb_kwargs)
 
     def _set_training(self, training=True):

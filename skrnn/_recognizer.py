@@ -23,7 +23,14 @@ from torch.nn import functional as F
 
 from ._augment import AugmentMixin
 from ._base import BaseRNNEstimator
-from ._data import ArrayDataset, as_batch_source, channel_statistics, read_rows, to_device
+from ._data import (
+    ArrayDataset,
+    as_batch_source,
+    channel_statistics,
+    read_rows,
+    small_to_device,
+    to_device,
+)
 from ._docs import fill_parameter_docs
 from ._modules import RecurrentEncoder, Standardize
 from ._validation import check_head, check_images, check_input_statistics, format_shape
@@ -380,7 +387,7 @@ class RNNSequenceRecognizer(AugmentMixin, BaseRNNEstimator):
             width = min(images.shape[2], int(steps[start:stop].max()) * self.stride)
             rows = read_rows(images, slice(start, stop))[:, :, :width]
             pixels = to_device(rows, torch.float32, device)
-            return pixels, torch.as_tensor(steps[start:stop]).to(device, non_blocking=True)
+            return pixels, small_to_device(torch.as_tensor(steps[start:stop]), device)
 
         def compute(module, batch):
             pixels, lengths = batch

@@ -11,6 +11,7 @@ import skrnn._data
 from skrnn import RNNImageClassifier, RNNSegmenter, RNNSequenceRecognizer
 from skrnn._augment import Augmenter
 from skrnn._base import BaseRNNEstimator
+from skrnn._checkpoint import fit_identity
 from skrnn._data import ArrayDataset, BatchLoader
 from skrnn._docs import _gpu_base_epochs, _gpu_batch
 from skrnn._validation import check_images, finite_values_checked_elsewhere
@@ -301,3 +302,33 @@ def test_auto_epochs_grow_with_the_batch_a_gpu_takes(estimator, n_fit, epochs):
                 * np.sqrt(_gpu_batch(estimator._cpu_batch_size, 784) / estimator._cpu_batch_size)
             )
         )
+
+
+def test_a_checkpoint_knows_the_batch_that_auto_took():
+    clf = RNNImageClassifier()
+    clf.image_shape_ = (28, 28, 1)
+    clf._device = CPU
+    on_cpu = fit_identity(clf, "data", None)
+    clf._device = torch.device("cuda")
+    on_gpu = fit_identity(clf, "data", None)
+    assert (on_cpu["params"]["batch_size"], on_gpu["params"]["batch_size"]) == (32, 256)
+
+
+def test_a_hook_set_on_a_callback_instance_is_called(digits):
+    X, y = digits
+    seen = []
+    callback = Callback()
+    callback.on_batch_end = lambda net, **kwargs: seen.append(1)
+    RNNImageClassifier(
+        hidden_size=8, max_epochs=1, batch_size=100, random_state=0, callbacks=[("c", callback)]
+    ).fit(X, y)
+    assert len(seen) == 4
+
+
+def test_a_warm_start_trains_with_the_batch_size_it_is_given(digits):
+    X, y = digits
+    clf = RNNImageClassifier(hidden_size=8, max_epochs=1, batch_size=100, random_state=0)
+    clf.fit(X, y)
+    clf.set_params(warm_start=True, batch_size=50).fit(X, y)
+    assert clf.net_.batch_size == 50
+    assert clf.history_[-1]["train_batch_count"] == 8

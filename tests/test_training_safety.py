@@ -24,6 +24,8 @@ def loss_reading(request, monkeypatch):
     if request.param == "loss read one batch late":
         monkeypatch.setattr(BaseRNNEstimator, "_defer_loss", lambda self: True)
     return request.param
+
+
 RNG = np.random.default_rng(0)
 X = RNG.random((16, 6, 6)).astype(np.float32)
 Y = np.arange(16) % 2
@@ -96,7 +98,8 @@ def test_a_huge_learning_rate_stops_with_a_clear_error_and_no_nan_weights():
 def test_a_nan_loss_in_epoch_2_restores_the_weights_of_epoch_1():
     snapshots = WeightsAfterEpoch()
     clf = RNNImageClassifier(
-        **TINY, max_epochs=3,
+        **TINY,
+        max_epochs=3,
         callbacks=[("snap", snapshots), ("sabotage", Sabotage(2, 2, _poison, "on_batch_begin"))],
     )
     with pytest.raises(NonFiniteLossError, match="epoch 2.*keeps the weights of epoch 1"):
@@ -110,7 +113,8 @@ def test_a_nan_loss_in_epoch_2_restores_the_weights_of_epoch_1():
 def test_weights_that_turn_nan_after_a_finite_loss_are_caught_at_the_end_of_the_epoch():
     snapshots = WeightsAfterEpoch()
     clf = RNNImageClassifier(
-        **TINY, max_epochs=2,
+        **TINY,
+        max_epochs=2,
         callbacks=[("snap", snapshots), ("sabotage", Sabotage(2, 4, _poison))],  # last batch
     )
     with pytest.raises(NonFiniteLossError, match="weights .* became NaN or infinite in epoch 2"):
@@ -143,7 +147,8 @@ def test_a_nan_loss_during_a_warm_start_keeps_the_earlier_model():
 def test_ctrl_c_in_epoch_2_keeps_the_weights_of_epoch_1_and_warns():
     snapshots = WeightsAfterEpoch()
     clf = RNNImageClassifier(
-        **TINY, max_epochs=3,
+        **TINY,
+        max_epochs=3,
         callbacks=[("snap", snapshots), ("sabotage", Sabotage(2, 2, _interrupt))],
     )
     with pytest.warns(RuntimeWarning, match="interrupted.*last completed epoch"):
@@ -160,3 +165,19 @@ def test_an_uninterrupted_fit_does_not_warn_and_keeps_no_weight_copy():
     rollback = dict(clf.net_.callbacks_)["rollback"]
     assert rollback.weights_ is None
     assert "weights_" not in pickle.loads(pickle.dumps(rollback)).__dict__
+
+
+def test_a_nan_loss_in_the_last_batch_stops_before_validation_runs_on_nan_weights():
+    # the last batch's loss is read at the end of the epoch where losses are read late (on a
+    # GPU); validation (here the regressor's R^2) must not run on the weights it poisoned
+    snapshots = WeightsAfterEpoch()
+    reg = RNNImageRegressor(
+        **TINY,
+        max_epochs=3,
+        early_stopping=True,
+        callbacks=[("snap", snapshots), ("sabotage", Sabotage(2, 4, _poison, "on_batch_begin"))],
+    )
+    with pytest.raises(NonFiniteLossError, match="epoch 2.*keeps the weights of epoch 1"):
+        reg.fit(X, np.random.default_rng(2).random(16))
+    assert _all_finite(reg.net_.module_)
+    _assert_weights_equal(reg.net_.module_, snapshots.weights[1])
