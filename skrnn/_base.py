@@ -52,6 +52,8 @@ from ._persistence import save_model
 from ._registry import register_estimator
 from ._utils import (
     fused_optimizer_supported,
+    gpu_batch_size,
+    grown_base_epochs,
     is_out_of_memory,
     release_cached_memory,
     resolve_device,
@@ -75,10 +77,6 @@ FUSED_OPTIMIZERS = ("adam", "adamw")
 INFERENCE_INPUT_BYTES = 1 << 22
 # The most epochs max_epochs="auto" chooses, for data sets of a handful of images.
 MAX_AUTO_EPOCHS = 1000
-# batch_size="auto" on a GPU: the CPU's batch doubled up to this many times its size, while a
-# batch holds at most GPU_BATCH_VALUES input values (4 MiB of float32).
-GPU_BATCH_GROWTH = 8
-GPU_BATCH_VALUES = 1 << 20
 
 # Attributes that are rebuilt from the others rather than saved in a model file.
 _REBUILT_ATTRIBUTES = frozenset({"net_", "_device", "_metadata_request"})
@@ -273,8 +271,8 @@ class BaseRNNEstimator(BaseEstimator):
     def _training_batch_size(self, device=None) -> int:
         """Samples per gradient step: ``batch_size``, or for ``"auto"`` the estimator's CPU
         batch, except on a GPU with ``max_epochs="auto"``: there that batch is doubled while it
-        stays at most ``GPU_BATCH_GROWTH`` times as large and holds at most
-        ``GPU_BATCH_VALUES`` input values (a GPU trains small batches at the speed of its
+        stays at most 8 times as large and holds at most about a million input values
+        (:func:`skrnn._utils.gpu_batch_size`; a GPU trains small batches at the speed of its
         kernel launches, not of its arithmetic: 256 images of 28x28 take about as long as 32),
         and the automatic epochs keep the gradient steps enough. A given ``max_epochs`` keeps
         the CPU batch, so that N epochs train alike on every device.
@@ -286,12 +284,7 @@ class BaseRNNEstimator(BaseEstimator):
             device = getattr(self, "_device", None) or resolve_device(self.device)
         if torch.device(device).type != "cuda" or self.max_epochs != "auto":
             return size
-        values = int(np.prod(getattr(self, "image_shape_", (1,))))
-        while 2 * size <= GPU_BATCH_GROWTH * self._cpu_batch_size and (
-            2 * size * values <= GPU_BATCH_VALUES
-        ):
-            size *= 2
-        return size
+        return gpu_batch_size(size, int(np.prod(getattr(self, "image_shape_", (1,)))))
 
     def _epochs(self, n_fit: int) -> int:
         """The epochs of a full fit on ``n_fit`` training samples: ``max_epochs`` or, for
@@ -308,8 +301,9 @@ class BaseRNNEstimator(BaseEstimator):
         batch_size = self._training_batch_size()
         steps_per_epoch = int(np.ceil(max(n_fit, 1) / batch_size))
         wanted = int(np.ceil(self._min_updates / steps_per_epoch))
-        growth = batch_size / self._cpu_batch_size if self.batch_size == "auto" else 1.0
-        base = int(np.ceil(self._base_epochs * np.sqrt(max(growth, 1.0))))
+        base = self._base_epochs
+        if self.batch_size == "auto":
+            base = grown_base_epochs(base, batch_size, self._cpu_batch_size)
         return int(np.clip(wanted, base, MAX_AUTO_EPOCHS))
 
     def _training_setup(self, n_train: int, seed: int, *, partial: bool) -> dict:
@@ -366,13 +360,22 @@ class BaseRNNEstimator(BaseEstimator):
         CPU, where the batches are already in place)."""
         return self._device if self._device.type == "cuda" else None
 
+    def _loader_params(self) -> dict:
+        """The batch loaders' settings that follow the parameters and the device: the training
+        batches' augmentation, page-locked memory and the device the data move to."""
+        on_gpu = self._device.type == "cuda"
+        params = {"iterator_train__augment": self._augmenter()}
+        for loader in ("iterator_train", "iterator_valid"):
+            params[f"{loader}__pin_memory"] = on_gpu
+            params[f"{loader}__device"] = self._data_device()
+        return params
+
     def _initialize_net(self, setup: dict) -> SkrnnNet:
         """Build and initialise the skorch net from the parameters and the fitted state.
 
         The one place a net is made: ``fit`` calls it after learning from the data, and
         :func:`skrnn.load` after restoring the saved fitted attributes.
         """
-        on_gpu = self._device.type == "cuda"
         net = SkrnnNet(
             module=self._module_class,
             criterion=WeightedLoss,
@@ -386,12 +389,8 @@ class BaseRNNEstimator(BaseEstimator):
             defer_loss=self._defer_loss(),
             iterator_train=BatchLoader,
             iterator_train__shuffle=True,
-            iterator_train__augment=self._augmenter(),
-            iterator_train__pin_memory=on_gpu,
-            iterator_train__device=self._data_device(),
             iterator_valid=BatchLoader,
-            iterator_valid__pin_memory=on_gpu,
-            iterator_valid__device=self._data_device(),
+            **self._loader_params(),
             train_split=setup["train_split"],
             callbacks=setup["callbacks"],
             predict_nonlinearity=None,
@@ -462,10 +461,8 @@ class BaseRNNEstimator(BaseEstimator):
                 # skorch reads the batch size and the loader's arguments from the net's
                 # attributes; its set_params would refuse them on an initialised net.
                 self.net_.batch_size = self._training_batch_size()
-                self.net_.iterator_train__augment = self._augmenter()
-                for loader in ("iterator_train", "iterator_valid"):
-                    setattr(self.net_, f"{loader}__device", self._data_device())
-                    setattr(self.net_, f"{loader}__pin_memory", self._device.type == "cuda")
+                for name, value in self._loader_params().items():
+                    setattr(self.net_, name, value)
                 self.net_.set_params(callbacks=setup["callbacks"])
                 # skorch's set_params rebuilds callbacks_ from the old list; use the new one.
                 self.net_.initialize_callbacks()

@@ -11,8 +11,9 @@ neither is an error at import time, so no parameter goes undocumented.
 from __future__ import annotations
 
 import inspect
-import math
 import textwrap
+
+from ._utils import gpu_batch_size, grown_base_epochs
 
 # name: (type, description). Descriptions are plain text; fill_parameter_docs wraps them.
 PARAMETER_DOCS: dict[str, tuple[str, str]] = {
@@ -225,21 +226,12 @@ def _entry(name: str, default, type_text: str, description: str) -> str:
     return f"    {name} : {type_text}, default={_format_default(default)}\n{body}"
 
 
-def _gpu_batch(cpu_batch: int, values: int) -> int:
-    """What ``batch_size="auto"`` gives on a GPU for samples of ``values`` input values (the
-    rule of ``BaseRNNEstimator._training_batch_size``, for the docstrings)."""
-    size = cpu_batch
-    while 2 * size <= 8 * cpu_batch and 2 * size * values <= 1 << 20:
-        size *= 2
-    return size
-
-
 def _gpu_base_epochs(cls) -> int:
-    """The base epochs of ``max_epochs="auto"`` on a GPU for 28x28 images (the rule of
-    ``BaseRNNEstimator._epochs``, for the docstrings)."""
+    """The base epochs of ``max_epochs="auto"`` on a GPU for 28x28 images, for the docstrings."""
     cpu_batch = getattr(cls, "_cpu_batch_size", 1)
-    growth = _gpu_batch(cpu_batch, 28 * 28) / cpu_batch
-    return int(math.ceil(getattr(cls, "_base_epochs", 0) * math.sqrt(growth)))
+    return grown_base_epochs(
+        getattr(cls, "_base_epochs", 0), gpu_batch_size(cpu_batch, 28 * 28), cpu_batch
+    )
 
 
 def fill_parameter_docs(**own: tuple[str, str]):
@@ -280,7 +272,7 @@ def fill_parameter_docs(**own: tuple[str, str]):
                 "{base_epochs}": str(getattr(cls, "_base_epochs", "")),
                 "{min_updates}": str(getattr(cls, "_min_updates", "")),
                 "{cpu_batch_size}": str(getattr(cls, "_cpu_batch_size", "")),
-                "{gpu_batch_28}": str(_gpu_batch(getattr(cls, "_cpu_batch_size", 1), 28 * 28)),
+                "{gpu_batch_28}": str(gpu_batch_size(getattr(cls, "_cpu_batch_size", 1), 28 * 28)),
                 "{gpu_base_epochs}": str(_gpu_base_epochs(cls)),
                 "{samples}": getattr(cls, "_sample_noun", "Samples"),
             }.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import multiprocessing
 import os
 import re
@@ -85,6 +86,29 @@ def _auto_cuda_device() -> torch.device:
     number = re.search(r"(\d+)$", process.name)
     worker = int(number.group(1)) - 1 if number else os.getpid()
     return torch.device("cuda", worker % count)
+
+
+# batch_size="auto" on a GPU: the CPU's batch doubled up to this many times its size, while a
+# batch holds at most GPU_BATCH_VALUES input values (4 MiB of float32).
+GPU_BATCH_GROWTH = 8
+GPU_BATCH_VALUES = 1 << 20
+
+
+def gpu_batch_size(cpu_batch: int, values_per_sample: int) -> int:
+    """The batch ``batch_size="auto"`` takes on a GPU: ``cpu_batch`` doubled while it stays at
+    most ``GPU_BATCH_GROWTH`` times as large and holds at most ``GPU_BATCH_VALUES`` values."""
+    size = cpu_batch
+    while 2 * size <= GPU_BATCH_GROWTH * cpu_batch and 2 * size * values_per_sample <= (
+        GPU_BATCH_VALUES
+    ):
+        size *= 2
+    return size
+
+
+def grown_base_epochs(base_epochs: int, batch_size: int, cpu_batch: int) -> int:
+    """The base epochs of ``max_epochs="auto"`` where the batch is ``batch_size / cpu_batch``
+    times the CPU's: grown by the square root of that factor (never shrunk)."""
+    return int(math.ceil(base_epochs * math.sqrt(max(batch_size / cpu_batch, 1.0))))
 
 
 def torch_version() -> tuple[int, int]:

@@ -13,7 +13,8 @@ from skrnn._augment import Augmenter
 from skrnn._base import BaseRNNEstimator
 from skrnn._checkpoint import fit_identity
 from skrnn._data import ArrayDataset, BatchLoader
-from skrnn._docs import _gpu_base_epochs, _gpu_batch
+from skrnn._docs import _gpu_base_epochs
+from skrnn._utils import gpu_batch_size
 from skrnn._validation import check_images, finite_values_checked_elsewhere
 from skrnn.datasets import make_digit_strings, make_shapes
 
@@ -162,7 +163,7 @@ def test_auto_batch_size_grows_on_a_gpu_only(estimator, shape, expected):
     assert estimator._training_batch_size(CPU) == cpu
     if estimator.batch_size == "auto" and estimator.max_epochs == "auto":  # the docstring's rule
         per_image = int(np.prod(shape))
-        assert _gpu_batch(estimator._cpu_batch_size, per_image) == expected
+        assert gpu_batch_size(estimator._cpu_batch_size, per_image) == expected
 
 
 def test_auto_batch_size_on_the_cpu_keeps_the_former_defaults(digits):
@@ -299,7 +300,9 @@ def test_auto_epochs_grow_with_the_batch_a_gpu_takes(estimator, n_fit, epochs):
         assert _gpu_base_epochs(type(estimator)) == int(
             np.ceil(
                 estimator._base_epochs
-                * np.sqrt(_gpu_batch(estimator._cpu_batch_size, 784) / estimator._cpu_batch_size)
+                * np.sqrt(
+                    gpu_batch_size(estimator._cpu_batch_size, 784) / estimator._cpu_batch_size
+                )
             )
         )
 
