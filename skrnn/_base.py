@@ -51,6 +51,8 @@ from ._net import (
 from ._persistence import save_model
 from ._registry import register_estimator
 from ._utils import (
+    device_memory_bytes,
+    format_bytes,
     fused_optimizer_supported,
     gpu_batch_size,
     grown_base_epochs,
@@ -404,14 +406,28 @@ class BaseRNNEstimator(BaseEstimator):
 
     def _build_net(self, setup: dict) -> SkrnnNet:
         """:meth:`_initialize_net` for a fresh fit, which fails clearly on a model too large
-        for the memory, leaving the estimator unfitted (its fitted state is already new)."""
+        for the memory, leaving the estimator unfitted (its fitted state is already new).
+
+        Weights larger than the device's whole memory are refused before anything is
+        allocated: where the system overcommits memory, such an allocation succeeds and the
+        process is killed later, when the weights are written.
+        """
+        weights = self._weight_bytes()
+        memory = device_memory_bytes(self._device)
+        if weights is not None and memory is not None and weights > memory:
+            self._forget_fit()
+            raise OutOfMemoryError(
+                f"Building the model would run out of memory on {self._device}: its weights "
+                f"need {format_bytes(weights)}, more than the {format_bytes(memory)} there is "
+                f"(hidden_size={self.hidden_size!r}, num_layers={self.num_layers}). Make the "
+                "model smaller. The estimator is left unfitted."
+            )
         try:
             return self._initialize_net(setup)
         except Exception as exc:
             if not is_out_of_memory(exc):
                 raise
-            for name in ("net_", "history_", "n_iter_"):
-                self.__dict__.pop(name, None)
+            self._forget_fit()
             release_cached_memory(self._device)
             raise OutOfMemoryError(
                 f"Building the model ran out of memory on {self._device}: its weights need more "
@@ -419,6 +435,20 @@ class BaseRNNEstimator(BaseEstimator):
                 f"num_layers={self.num_layers}). Make the model smaller. The estimator is left "
                 "unfitted."
             ) from exc
+
+    def _forget_fit(self) -> None:
+        for name in ("net_", "history_", "n_iter_"):
+            self.__dict__.pop(name, None)
+
+    def _weight_bytes(self) -> int | None:
+        """The bytes of the module's weights, from a build on the meta device (shapes, no
+        memory); None for a cell that cannot be built there."""
+        try:
+            with torch.device("meta"):
+                module = self._module_class(**self._module_params())
+        except Exception:  # a plugin cell that cannot be built on the meta device
+            return None
+        return sum(p.numel() * p.element_size() for p in module.parameters())
 
     def _fit(self, X, y, sample_weight=None, *, partial: bool = False, classes=None):
         """The body of ``fit`` and ``partial_fit``: validate, build or reuse the net, train."""

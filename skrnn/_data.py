@@ -6,6 +6,7 @@ import concurrent.futures
 import copy
 import math
 import mmap
+import warnings
 
 import numpy as np
 import torch
@@ -180,7 +181,14 @@ def as_batch_source(images: np.ndarray, dtype=torch.float32):
     """
     if is_memory_mapped(images) or images.size * 4 > PRELOAD_LIMIT_BYTES:
         return images
-    return torch.as_tensor(np.ascontiguousarray(images), dtype=dtype)
+    images = np.ascontiguousarray(images)
+    if images.flags.writeable:
+        return torch.as_tensor(images, dtype=dtype)
+    # A read-only array of the tensor's dtype is shared, not copied, and torch warns that
+    # writing to it would be undefined: batches are gathered from it, never written in place.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.as_tensor(images, dtype=dtype)
 
 
 # numpy dtypes that go to a GPU as they are and are cast there: fewer bytes to copy than float32.

@@ -293,6 +293,15 @@ class SkrnnNet(NeuralNet):
         self.scaler_ = _grad_scaler(self.device) if self.precision == "float16" else None
         return self
 
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        # Unpickled onto a GPU, a recurrent layer's weights are separate tensors, which cuDNN
+        # would copy into one block at every call (with a warning); put them back in one.
+        if isinstance(getattr(self, "module_", None), torch.nn.Module):
+            for layer in self.module_.modules():
+                if isinstance(layer, torch.nn.RNNBase):
+                    layer.flatten_parameters()
+
     def notify(self, method_name, **cb_kwargs):
         """skorch's ``notify``, skipping the callbacks that leave ``method_name`` as
         :class:`skorch.callbacks.Callback` has it (a no-op): three notifications a batch to

@@ -63,6 +63,37 @@ def is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and any(m in message for m in _OUT_OF_MEMORY_MESSAGES)
 
 
+def device_memory_bytes(device: torch.device) -> int | None:
+    """The memory of ``device`` in bytes: a GPU's own, or the host's physical memory (also
+    under a control group's smaller limit); None where it cannot be told."""
+    device = torch.device(device)
+    try:
+        if device.type == "cuda":
+            return int(torch.cuda.get_device_properties(device).total_memory)
+        if device.type != "cpu":
+            return None
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError, RuntimeError):
+        return None
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(limit_file) as limit:
+                physical = min(physical, int(limit.read().strip()))
+        except (OSError, ValueError):  # no such file, or "max"
+            continue
+    return int(physical)
+
+
+def format_bytes(count: int) -> str:
+    """``count`` bytes for a message: "512 bytes", "1.5 MiB", "16.0 TiB"."""
+    if count < 1024:
+        return f"{count} bytes"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        count /= 1024
+        if count < 1024 or unit == "TiB":
+            return f"{count:.1f} {unit}"
+
+
 def release_cached_memory(device: torch.device) -> None:
     """Return the memory torch's CUDA allocator caches, after a failed allocation."""
     if torch.device(device).type == "cuda":

@@ -2,6 +2,9 @@
 one batch late, and ``batch_size="auto"``. The CUDA-only checks at the end run where CUDA is.
 tests/test_training_safety.py runs every non-finite-loss check with losses read late too."""
 
+import pickle
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -335,3 +338,27 @@ def test_a_warm_start_trains_with_the_batch_size_it_is_given(digits):
     clf.set_params(warm_start=True, batch_size=50).fit(X, y)
     assert clf.net_.batch_size == 50
     assert clf.history_[-1]["train_batch_count"] == 8
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_cuda_an_unpickled_model_keeps_its_recurrent_weights_in_one_block(digits):
+    X, y = digits
+    clf = RNNImageClassifier(hidden_size=8, max_epochs=1, device="cuda", random_state=0)
+    expected = clf.fit(X, y).predict_proba(X)
+    loaded = pickle.loads(pickle.dumps(clf))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*single contiguous chunk of memory")
+        np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+
+
+def test_read_only_images_train_without_a_warning(digits):
+    """Read-only images of the model's dtype are shared with the training tensor, not copied
+    (on a GPU every image dtype travels so), and torch's warning about that is not the user's
+    concern: batches are gathered from it, never written in place."""
+    X, y = digits
+    X = X.astype(np.float32)  # the tensor's own dtype: shared with the array, not copied
+    X.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf = RNNImageClassifier(hidden_size=8, max_epochs=1, random_state=0).fit(X, y)
+    assert clf.score(X, y) > 0.0

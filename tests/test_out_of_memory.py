@@ -79,9 +79,26 @@ def test_other_runtime_errors_are_not_taken_for_memory():
 
 
 def test_a_model_too_large_for_the_memory_is_refused_clearly():
-    # an LSTM of 2**20 units needs 16 TiB of weights: the allocator refuses at once
+    # An LSTM of 2**20 units needs terabytes of weights. It is refused before anything is
+    # allocated: a system that overcommits memory would grant the allocation and kill the
+    # process when the weights are written.
     clf = RNNImageClassifier(**{**TINY, "hidden_size": 2**20})
-    with pytest.raises(OutOfMemoryError, match=r"Building the model.*hidden_size=1048576"):
+    refused = r"Building the model would run out.*\d+\.\d TiB.*hidden_size=1048576"
+    with pytest.raises(OutOfMemoryError, match=refused):
+        clf.fit(X, Y)
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+
+
+def test_an_allocation_that_fails_while_building_is_refused_clearly(monkeypatch):
+    """Weights that fit the memory, but not what is left of it: the allocator's error."""
+
+    def build_fails(*args, **kwargs):
+        raise CPU_OOM()
+
+    monkeypatch.setattr(RNNImageClassifier, "_initialize_net", build_fails)
+    clf = RNNImageClassifier(**TINY)
+    with pytest.raises(OutOfMemoryError, match=r"Building the model ran out of memory.*unfitted"):
         clf.fit(X, Y)
     with pytest.raises(NotFittedError):
         clf.predict(X)
