@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -307,7 +308,11 @@ class RNNImageClassifier(
             )
         y = column_or_1d(y, warn=True)
         check_target_length(images, y)
-        check_classification_targets(y)
+        with warnings.catch_warnings():
+            # NaN or infinite labels: sklearn's check casts them to int on the way to its own
+            # clear error, and numpy warns about that cast first.
+            warnings.filterwarnings("ignore", "invalid value encountered in cast", RuntimeWarning)
+            check_classification_targets(y)
         if fitting:
             self._learn_classes(y, classes)
             self._require_two_classes()
