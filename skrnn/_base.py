@@ -64,7 +64,7 @@ from ._utils import (
     torch_threads,
 )
 from ._validation import check_hidden_size, finite_values_checked_elsewhere, non_finite_error
-from .cells import get_cell
+from .cells import _BUILTINS, get_cell
 from .exceptions import NonFiniteLossError, OutOfMemoryError
 
 OPTIMIZERS = {
@@ -408,19 +408,19 @@ class BaseRNNEstimator(BaseEstimator):
         """:meth:`_initialize_net` for a fresh fit, which fails clearly on a model too large
         for the memory, leaving the estimator unfitted (its fitted state is already new).
 
-        Weights larger than the device's whole memory are refused before anything is
+        Weights larger than the memory they are built in are refused before anything is
         allocated: where the system overcommits memory, such an allocation succeeds and the
         process is killed later, when the weights are written.
         """
         weights = self._weight_bytes()
-        memory = device_memory_bytes(self._device)
+        memory, where = self._memory_for_weights()
         if weights is not None and memory is not None and weights > memory:
             self._forget_fit()
             raise OutOfMemoryError(
                 f"Building the model would run out of memory on {self._device}: its weights "
-                f"need {format_bytes(weights)}, more than the {format_bytes(memory)} there is "
-                f"(hidden_size={self.hidden_size!r}, num_layers={self.num_layers}). Make the "
-                "model smaller. The estimator is left unfitted."
+                f"need {format_bytes(weights)}, more than the {format_bytes(memory)} of "
+                f"{where} (hidden_size={self.hidden_size!r}, num_layers={self.num_layers}). "
+                "Make the model smaller. The estimator is left unfitted."
             )
         try:
             return self._initialize_net(setup)
@@ -440,13 +440,25 @@ class BaseRNNEstimator(BaseEstimator):
         for name in ("net_", "history_", "n_iter_"):
             self.__dict__.pop(name, None)
 
+    def _memory_for_weights(self) -> tuple[int | None, str]:
+        """The memory the weights must fit in, and whose it is: the module is built in the
+        host's memory and then moved to the device, so the smaller of the two."""
+        host = device_memory_bytes(torch.device("cpu"))
+        device = None if self._device.type == "cpu" else device_memory_bytes(self._device)
+        if device is not None and (host is None or device < host):
+            return device, f"the {self._device.type.upper()} device"
+        return host, "the host's memory"
+
     def _weight_bytes(self) -> int | None:
         """The bytes of the module's weights, from a build on the meta device (shapes, no
-        memory); None for a cell that cannot be built there."""
+        memory); None for cells of the user's own (a factory or a plugin), whose code is
+        run once a fit, by the real build only."""
+        if not (isinstance(self.cell, str) and self.cell in _BUILTINS):
+            return None
         try:
             with torch.device("meta"):
                 module = self._module_class(**self._module_params())
-        except Exception:  # a plugin cell that cannot be built on the meta device
+        except Exception:  # a part that cannot be built on the meta device
             return None
         return sum(p.numel() * p.element_size() for p in module.parameters())
 

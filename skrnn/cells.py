@@ -4,7 +4,10 @@ A *cell factory* is any callable ``factory(input_size, hidden_size, num_layers, 
 dropout)`` that returns an :class:`torch.nn.Module` mapping a batch of sequences ``(B, T, F)``
 to the outputs at every time step ``(B, T, D * hidden_size)``, where ``D`` is 2 for a
 bidirectional cell and 1 otherwise. Any registered name is a valid value of the ``cell``
-parameter of every skrnn estimator, and so of a grid search over cells.
+parameter of every skrnn estimator, and so of a grid search over cells. ``fit`` calls a factory
+once for each layer of the model it builds. Only the built-in cells are also sized beforehand on
+torch's meta device, so that weights larger than the memory are refused before they are
+allocated; a model of a factory's cells is refused only when its allocation fails.
 
 Built-in cells are ``"rnn"`` (the Elman cell ``h_t = tanh(W_hh h_{t-1} + W_xh x_t + b)``),
 ``"lstm"`` and ``"gru"``; all three run torch's fused kernels. Other packages add cells through

@@ -346,9 +346,23 @@ def test_on_cuda_an_unpickled_model_keeps_its_recurrent_weights_in_one_block(dig
     clf = RNNImageClassifier(hidden_size=8, max_epochs=1, device="cuda", random_state=0)
     expected = clf.fit(X, y).predict_proba(X)
     loaded = pickle.loads(pickle.dumps(clf))
+    # Without the fix, the GPU suite's pickle tests showed this warning (2026-11-27, H200).
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*single contiguous chunk of memory")
         np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+
+
+def test_unpickling_puts_the_recurrent_weights_back_in_one_block(digits, monkeypatch):
+    """What the CUDA test above checks on a GPU, here as the call cuDNN needs (on the CPU
+    ``flatten_parameters`` does nothing)."""
+    X, y = digits
+    clf = RNNImageClassifier(hidden_size=8, max_epochs=1, device="cpu", random_state=0).fit(X, y)
+    pickled = pickle.dumps(clf)
+    flattened = []
+    monkeypatch.setattr(torch.nn.RNNBase, "flatten_parameters", lambda m: flattened.append(m))
+    loaded = pickle.loads(pickled)
+    layers = [m for m in loaded.net_.module_.modules() if isinstance(m, torch.nn.RNNBase)]
+    assert layers and {id(m) for m in layers} <= {id(m) for m in flattened}
 
 
 def test_read_only_images_train_without_a_warning(digits):
@@ -359,6 +373,6 @@ def test_read_only_images_train_without_a_warning(digits):
     X = X.astype(np.float32)  # the tensor's own dtype: shared with the array, not copied
     X.setflags(write=False)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", UserWarning)
         clf = RNNImageClassifier(hidden_size=8, max_epochs=1, random_state=0).fit(X, y)
     assert clf.score(X, y) > 0.0

@@ -9,6 +9,7 @@ from sklearn.exceptions import NotFittedError
 from skorch.callbacks import Callback
 
 from skrnn import RNNImageClassifier, RNNSegmenter
+from skrnn._utils import device_memory_bytes
 from skrnn.datasets import make_shapes
 from skrnn.exceptions import OutOfMemoryError
 
@@ -82,12 +83,39 @@ def test_a_model_too_large_for_the_memory_is_refused_clearly():
     # An LSTM of 2**20 units needs terabytes of weights. It is refused before anything is
     # allocated: a system that overcommits memory would grant the allocation and kill the
     # process when the weights are written.
+    if device_memory_bytes(torch.device("cpu")) is None:
+        pytest.skip("this platform does not tell its memory")
     clf = RNNImageClassifier(**{**TINY, "hidden_size": 2**20})
     refused = r"Building the model would run out.*\d+\.\d TiB.*hidden_size=1048576"
     with pytest.raises(OutOfMemoryError, match=refused):
         clf.fit(X, Y)
     with pytest.raises(NotFittedError):
         clf.predict(X)
+
+
+def test_weights_must_fit_the_host_memory_they_are_built_in_before_the_gpu(monkeypatch):
+    """The module is built in the host's memory and then moved: a GPU larger than the host's
+    memory does not let weights larger than the host's memory through."""
+    from skrnn import _base
+
+    clf = RNNImageClassifier(**TINY)
+    clf._device = torch.device("cuda")
+    sizes = {"cpu": 100 << 30, "cuda": 140 << 30}
+    monkeypatch.setattr(_base, "device_memory_bytes", lambda device: sizes[device.type])
+    assert clf._memory_for_weights() == (100 << 30, "the host's memory")
+    sizes["cuda"] = 80 << 30
+    assert clf._memory_for_weights() == (80 << 30, "the CUDA device")
+
+
+def test_cells_of_the_users_own_are_not_built_twice():
+    calls = []
+
+    def make_cell(input_size, hidden_size, num_layers, bidirectional, dropout):
+        calls.append(torch.empty(0).device.type)
+        return torch.nn.Sequential(torch.nn.Linear(input_size, hidden_size))
+
+    RNNImageClassifier(**{**TINY, "cell": make_cell, "bidirectional": False}).fit(X, Y)
+    assert calls == ["cpu"]
 
 
 def test_an_allocation_that_fails_while_building_is_refused_clearly(monkeypatch):
