@@ -365,11 +365,11 @@ class BaseRNNEstimator(BaseEstimator):
     def _loader_params(self) -> dict:
         """The batch loaders' settings that follow the parameters and the device: the training
         batches' augmentation, page-locked memory and the device the data move to."""
-        on_gpu = self._device.type == "cuda"
+        on_gpu, data_device = self._device.type == "cuda", self._data_device()
         params = {"iterator_train__augment": self._augmenter()}
         for loader in ("iterator_train", "iterator_valid"):
             params[f"{loader}__pin_memory"] = on_gpu
-            params[f"{loader}__device"] = self._data_device()
+            params[f"{loader}__device"] = data_device
         return params
 
     def _initialize_net(self, setup: dict) -> SkrnnNet:
@@ -460,7 +460,7 @@ class BaseRNNEstimator(BaseEstimator):
                 module = self._module_class(**self._module_params())
         except Exception:  # a part that cannot be built on the meta device
             return None
-        return sum(p.numel() * p.element_size() for p in module.parameters())
+        return sum(p.nbytes for p in module.parameters())
 
     def _fit(self, X, y, sample_weight=None, *, partial: bool = False, classes=None):
         """The body of ``fit`` and ``partial_fit``: validate, build or reuse the net, train."""

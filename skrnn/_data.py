@@ -199,7 +199,7 @@ def _travels_as_is(dtype: np.dtype, target: torch.dtype) -> bool:
     """Whether values of ``dtype`` go to a GPU as they are, to be cast to ``target`` there:
     when torch has the dtype and it is no wider than ``target`` (8-bit images, not int64
     images for a float32 model, which are cast on the host)."""
-    return dtype.type in _COPIED_AS_IS and dtype.itemsize <= _element_size(target)
+    return dtype.type in _COPIED_AS_IS and dtype.itemsize <= target.itemsize
 
 
 # One stream per GPU for copies from the host, so that they overlap the computing stream.
@@ -253,10 +253,7 @@ def to_device(rows: np.ndarray, dtype: torch.dtype, device) -> torch.Tensor:
     rows = np.ascontiguousarray(rows)  # a view such as X[::-1] has negative strides
     if device.type != "cuda":
         return torch.as_tensor(rows, dtype=dtype).to(device)
-    host = torch.from_numpy(rows) if _travels_as_is(rows.dtype, dtype) else None
-    if host is None:
-        host = torch.as_tensor(rows, dtype=dtype)
-    return to_gpu(host.pin_memory(), device).to(dtype)
+    return to_gpu(_host_rows(rows, dtype).pin_memory(), device).to(dtype)
 
 
 def _batch_device(X) -> torch.device:
@@ -266,10 +263,6 @@ def _batch_device(X) -> torch.device:
 
 # Arrays and memory maps are copied to a device in slices of about this many bytes.
 _DEVICE_COPY_BYTES = 64 << 20
-
-
-def _element_size(dtype: torch.dtype) -> int:
-    return torch.empty(0, dtype=dtype).element_size()
 
 
 def _copied_to(images, device, dtype: torch.dtype) -> torch.Tensor:
@@ -292,7 +285,13 @@ def _take(source, indices: np.ndarray, dtype, device_index=None, narrow=False):
         rows = source[torch.from_numpy(indices) if device_index is None else device_index]
         return rows if narrow else rows.to(dtype)
     rows = read_rows(source, indices)
-    if narrow and _travels_as_is(rows.dtype, dtype):
+    return _host_rows(rows, dtype) if narrow else torch.as_tensor(rows, dtype=dtype)
+
+
+def _host_rows(rows: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    """Rows bound for a GPU as a host tensor: in their own dtype where they travel as they are
+    (:func:`_travels_as_is`), else cast to ``dtype`` here."""
+    if _travels_as_is(rows.dtype, dtype):
         return torch.from_numpy(np.ascontiguousarray(rows))
     return torch.as_tensor(rows, dtype=dtype)
 
@@ -365,10 +364,8 @@ class ArrayDataset(Dataset):
             image_dtype = torch.from_numpy(np.empty(0, images.dtype)).dtype
         else:
             image_dtype = self.dtype
-        needed = int(np.prod(images.shape)) * _element_size(image_dtype)
-        needed += sum(
-            t.element_size() * t.nelement() for t in (self.y, self.sample_weight) if t is not None
-        )
+        needed = int(np.prod(images.shape)) * image_dtype.itemsize
+        needed += sum(t.nbytes for t in (self.y, self.sample_weight) if t is not None)
         moved = None
         if needed <= DEVICE_DATA_SHARE * _free_device_bytes(device):
             moved = copy.copy(self)
