@@ -10,11 +10,11 @@ from numpy.typing import ArrayLike
 from scipy.special import logsumexp
 from sklearn.base import DensityMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._base import BaseRNNEstimator
+from ._base import MAX_AUTO_EPOCHS, BaseRNNEstimator
 from ._data import ArrayDataset, as_batch_source, small_to_device
 from ._docs import fill_parameter_docs
 from ._labels import ClassLabelsMixin
@@ -67,6 +67,17 @@ the pixels up to ``context_radius`` columns to each side (and to the left on the
 0 feeds only the previous value in raster order.""",
     ),
     embedding_dim=("int", "Size of the learnt embeddings of levels, positions and classes."),
+    orderings=(
+        "{1, 2, 4, 8}",
+        """How many orders the model reads each image in: 1 is the raster order alone; 2 adds
+the mirror image (read right to left), 4 also the image upside down (flipped, and turned by
+half a turn), 8 also its transposes and quarter turns (square images only). The model learns
+every ordering, each marked by a learnt embedding, reading every training image in a random
+one at each epoch, and scores an image by the mean of its probabilities under them, an exact
+mixture. This generalises better from few images (see the class description), at the cost of
+longer training (``max_epochs="auto"`` trains ``orderings / 2`` times as many epochs) and
+``orderings`` times the scoring time.""",
+    ),
 )
 class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
     """Generate images pixel by pixel with an autoregressive recurrent network.
@@ -91,7 +102,8 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
     log-likelihood of about 75 nats per image on an 80/20 split of the bundled digits, 30 %
     below independent per-pixel categoricals, in two to three minutes on one CPU core; an
     :class:`~skrnn.RNNImageClassifier` recognises about 98 % of their class-conditional samples
-    (see ``benchmarks/generation.py``).
+    (see ``benchmarks/generation.py``). ``orderings=8`` with ``dropout=0.2`` lowers that NLL
+    by about 2.5 nats (33 % below the independent categoricals) for four times the fit time.
 
     Parameters
     ----------
@@ -161,6 +173,7 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         "context_radius": [Interval(numbers.Integral, 0, None, closed="left")],
         "embedding_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "image_shape": [tuple, list, None],
+        "orderings": [Options(numbers.Integral, {1, 2, 4, 8})],
     }
     _module_class = PixelRNN
 
@@ -173,6 +186,7 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         n_levels=None,
         context_radius=1,
         embedding_dim=64,
+        orderings=1,
         image_shape=None,
         max_epochs="auto",
         batch_size="auto",
@@ -200,6 +214,7 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         self.n_levels = n_levels
         self.context_radius = context_radius
         self.embedding_dim = embedding_dim
+        self.orderings = orderings
         self.image_shape = image_shape
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -498,6 +513,14 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         return int(np.clip((1 << 26) // per_image, 1, most))
 
     # ----------------------------------------------------------------- hooks
+    def _epochs(self, n_fit: int) -> int:
+        """The base rule, times ``orderings / 2`` for ``"auto"``: every epoch reads each image
+        in one of the orderings, which all have to be learnt."""
+        epochs = super()._epochs(n_fit)
+        if self.max_epochs == "auto":
+            epochs = min(epochs * max(1, self.orderings // 2), MAX_AUTO_EPOCHS)
+        return epochs
+
     def _check_X(self, X, *, reset):
         return check_images(self, X, reset=reset, image_shape=check_image_shape(self.image_shape))
 
@@ -615,6 +638,7 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
             "dropout": self.dropout,
             "embedding_dim": self.embedding_dim,
             "context_radius": self.context_radius,
+            "orderings": self.orderings,
         }
 
     def _criterion_params(self):

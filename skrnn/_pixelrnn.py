@@ -17,6 +17,14 @@ a mixture of discretised logistics over the ordered levels (as in PixelCNN++), s
 levels start out alike. Dropout on the cell's inputs is the main regulariser. Nothing at step
 ``t`` depends on values ``>= t``, so the product of the per-step softmaxes is a normalised
 distribution over images.
+
+With ``orderings > 1`` the model also reads each image in the other orders given by the
+symmetries of its grid (its mirror images and half turn and, for square images, its quarter
+turns and transposes): a learnt embedding of the ordering joins each step's input, training
+reads every image in a random one of these orders, and an image's probability is the mean of
+its probabilities under them. Each term is a normalised distribution over images (an ordering
+only rearranges the values), so the mean is one too: a mixture whose components share their
+weights and see the same images from different sides.
 """
 
 from __future__ import annotations
@@ -54,6 +62,41 @@ def check_causal(encoder: nn.Module, input_size: int, name) -> None:
             "steps, which would let each pixel see itself. RNNImageGenerator needs a cell that "
             "reads forward only (for example 'rnn', 'lstm' or 'gru')."
         )
+
+
+# The symmetries of the pixel grid, in the order ``orderings`` takes them: 2 adds the mirror
+# image, 4 the vertical flip and the half turn, 8 the transposes and the quarter turns (square
+# grids only). Each maps an (H, W, ...) array to the array read in that ordering.
+GRID_SYMMETRIES = (
+    lambda a: a,
+    lambda a: a[:, ::-1],
+    lambda a: a[::-1, :],
+    lambda a: a[::-1, ::-1],
+    lambda a: a.swapaxes(0, 1),
+    lambda a: a.swapaxes(0, 1)[:, ::-1],
+    lambda a: a.swapaxes(0, 1)[::-1, :],
+    lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+)
+
+
+def ordering_permutations(image_shape, orderings: int) -> np.ndarray:
+    """The raster steps read in each ordering: ``(orderings, H * W * C)``.
+
+    Row ``g`` lists, for every step of ordering ``g``, the step of the plain raster order that
+    it reads, so ``levels[:, perms[g]]`` is the image read in ordering ``g``. The channels of a
+    pixel keep their order.
+
+    >>> ordering_permutations((2, 2, 1), 2).tolist()
+    [[0, 1, 2, 3], [1, 0, 3, 2]]
+    """
+    height, width, channels = image_shape
+    if orderings > 4 and height != width:
+        raise ValueError(
+            f"orderings={orderings} includes the quarter turns of the image, which need a "
+            f"square image; these images are {height}x{width}. Use orderings of 1, 2 or 4."
+        )
+    index = np.arange(height * width * channels).reshape(height, width, channels)
+    return np.stack([GRID_SYMMETRIES[g](index).reshape(-1) for g in range(orderings)])
 
 
 def discretised_logistic_log_probs(params, n_levels: int, n_components: int):
@@ -106,9 +149,16 @@ class PixelRNN(nn.Module):
         dropout,
         embedding_dim,
         context_radius,
+        orderings=1,
     ):
         super().__init__()
         self.n_levels = int(n_levels)
+        self.n_orderings = int(orderings)
+        perms = ordering_permutations(tuple(image_shape), self.n_orderings)
+        self.register_buffer("perms", torch.as_tensor(perms), persistent=False)
+        self.register_buffer(
+            "inverse_perms", torch.as_tensor(np.argsort(perms, axis=1)), persistent=False
+        )
         sources = causal_sources(tuple(image_shape), int(context_radius))
         self.n_steps, n_sources = sources.shape
         # Index n_steps of the padded level array holds the "outside" token.
@@ -120,9 +170,12 @@ class PixelRNN(nn.Module):
         self.context = nn.Embedding(n_sources * (self.n_levels + 1), embedding_dim)
         self.position = nn.Embedding(self.n_steps, embedding_dim)
         self.label = nn.Embedding(n_classes, embedding_dim) if n_classes else None
+        self.ordering = (
+            nn.Embedding(self.n_orderings, embedding_dim) if self.n_orderings > 1 else None
+        )
         # The step input is a sum of embeddings; scale them so that the sum starts at unit size.
-        n_terms = n_sources + 1 + int(bool(n_classes))
-        for embedding in (self.context, self.position, self.label):
+        n_terms = n_sources + 1 + int(bool(n_classes)) + int(self.ordering is not None)
+        for embedding in (self.context, self.position, self.label, self.ordering):
             if embedding is not None:
                 nn.init.normal_(embedding.weight, std=n_terms**-0.5)
         self.input_dropout = nn.Dropout(dropout)
@@ -147,30 +200,57 @@ class PixelRNN(nn.Module):
         return free + discretised_logistic_log_probs(ordinal, self.n_levels, self.n_components)
 
     # ----------------------------------------------------------------- training and scoring
-    def step_inputs(self, padded_levels, steps, labels):
-        """The input vectors of ``steps`` from the levels ``(B, T + 1)`` (last: outside)."""
+    def step_inputs(self, padded_levels, steps, labels, orderings=None):
+        """The input vectors of ``steps`` from the levels ``(B, T + 1)`` (last: outside), read
+        in the ``orderings`` ``(B,)`` of each image (None: the raster order)."""
         neighbours = padded_levels[:, self.sources[steps]] + self.source_offsets
         inputs = self.context(neighbours).sum(dim=-2) + self.position(steps)
-        if self.label is not None:
-            label = self.label(labels)
-            inputs = inputs + (label[:, None] if inputs.dim() == 3 else label)
+        for table, index in ((self.label, labels), (self.ordering, orderings)):
+            if table is not None and index is not None:
+                vector = table(index)
+                inputs = inputs + (vector[:, None] if inputs.dim() == 3 else vector)
         return inputs
 
-    def forward(self, codes):
+    def forward(self, codes, orderings=None):
+        """Logits ``(B, K, T)`` of every value, in raster order.
+
+        Each image is read in its ordering from ``orderings`` ``(B,)``; without them, a model
+        of several orderings reads each training image in a random one (so every epoch sees
+        the images from new sides) and reads in the raster order otherwise.
+        """
         codes = codes.long()
         labels, levels = codes[:, 0], codes[:, 1:]
+        if orderings is None and self.ordering is not None:
+            if self.training:
+                orderings = torch.randint(self.n_orderings, (len(codes),), device=codes.device)
+            else:
+                orderings = torch.zeros(len(codes), dtype=torch.long, device=codes.device)
+        if orderings is not None:
+            levels = levels.gather(1, self.perms[orderings])
         padded = F.pad(levels, (0, 1), value=self.n_levels)
         steps = torch.arange(self.n_steps, device=codes.device)
-        inputs = self.step_inputs(padded, steps, labels)
+        inputs = self.step_inputs(padded, steps, labels, orderings)
         outputs = self.encoder(self.input_dropout(inputs))
         logits = self.logits(torch.cat([outputs, inputs], dim=-1))
+        if orderings is not None:  # back to the raster order the targets are in
+            back = self.inverse_perms[orderings][..., None].expand(-1, -1, logits.shape[-1])
+            logits = logits.gather(1, back)
         return logits.transpose(1, 2)
 
     def log_likelihood(self, codes):
-        """Log-probability (nats) of each image in ``codes`` ``(B, 1 + T)``, as float64."""
-        log_probs = F.log_softmax(self(codes).double(), dim=1)
+        """Log-probability (nats) of each image in ``codes`` ``(B, 1 + T)``, as float64: the
+        mean of its probabilities under the model's orderings."""
         levels = codes[:, 1:].long()
-        return log_probs.gather(1, levels[:, None]).squeeze(1).sum(dim=1)
+        per_ordering = []
+        for g in range(self.n_orderings):
+            orderings = None
+            if self.ordering is not None:
+                orderings = torch.full((len(codes),), g, dtype=torch.long, device=codes.device)
+            log_probs = F.log_softmax(self(codes, orderings).double(), dim=1)
+            per_ordering.append(log_probs.gather(1, levels[:, None]).squeeze(1).sum(dim=1))
+        if len(per_ordering) == 1:
+            return per_ordering[0]
+        return torch.logsumexp(torch.stack(per_ordering), dim=0) - np.log(self.n_orderings)
 
     # ----------------------------------------------------------------- sampling
     def _stateful_layers(self):
@@ -185,13 +265,20 @@ class PixelRNN(nn.Module):
 
     @torch.no_grad()
     def sample(self, labels, *, temperature=1.0, generator=None):
-        """Draw images value by value; returns levels ``(B, T)``.
+        """Draw images value by value; returns levels ``(B, T)`` in raster order.
 
+        A model of several orderings draws each image's ordering uniformly (the mixture it
+        scores), generates the image in that order and puts the values back in raster order.
         Torch's own cells carry their state from step to step. Any other cell is run again on
         the growing prefix at every step (quadratic in ``T``, but it works for every cell).
         """
         n_images = len(labels)
         device = labels.device
+        orderings = None
+        if self.ordering is not None:
+            orderings = torch.randint(
+                self.n_orderings, (n_images,), device=device, generator=generator
+            )
         padded = torch.full(
             (n_images, self.n_steps + 1), self.n_levels, dtype=torch.long, device=device
         )
@@ -200,7 +287,7 @@ class PixelRNN(nn.Module):
         prefix = []
         for t in range(self.n_steps):
             step = torch.tensor(t, device=device)
-            inputs = self.step_inputs(padded, step, labels)
+            inputs = self.step_inputs(padded, step, labels, orderings)
             if layers is not None:
                 output = inputs[:, None]
                 for i, layer in enumerate(layers):
@@ -212,4 +299,7 @@ class PixelRNN(nn.Module):
             logits = self.logits(torch.cat([output, inputs], dim=-1)).float()
             probs = F.softmax(logits / temperature, dim=-1)
             padded[:, t] = torch.multinomial(probs, 1, generator=generator)[:, 0]
-        return padded[:, :-1]
+        levels = padded[:, :-1]
+        if orderings is not None:
+            levels = levels.gather(1, self.inverse_perms[orderings])
+        return levels

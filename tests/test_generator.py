@@ -134,6 +134,63 @@ def test_no_pixel_sees_itself_or_later_pixels(fitted_digits, few_digits):
                 assert not torch.allclose(after[:, :, t + 1 :], before[:, :, t + 1 :])
 
 
+@pytest.mark.parametrize("orderings", [2, 8])
+def test_a_mixture_of_orderings_sums_to_one_overall_and_per_class(orderings):
+    X = random_binary_images(40)
+    gen = tiny_generator(orderings=orderings).fit(X, np.arange(40) % 2)
+    every_image = all_binary_images(2, 2)
+    assert np.exp(gen.score_samples(every_image)).sum() == pytest.approx(1.0, abs=1e-5)
+    for label in gen.classes_:
+        given = np.full(len(every_image), label)
+        assert np.exp(gen.score_samples(every_image, given)).sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_orderings_move_pixels_and_keep_each_pixels_channels_in_order():
+    colour = random_binary_images(40, shape=(2, 2, 2))
+    gen = tiny_generator(orderings=8).fit(colour)
+    every_image = np.array(list(itertools.product([0, 1], repeat=8)), float).reshape(-1, 2, 2, 2)
+    assert np.exp(gen.score_samples(every_image)).sum() == pytest.approx(1.0, abs=1e-5)
+    assert gen.sample(3, random_state=0).shape == (3, 2, 2, 2)
+
+
+def test_orderings_of_a_non_square_image_are_its_flips():
+    X = random_binary_images(30, shape=(2, 3))
+    gen = tiny_generator(orderings=4).fit(X)
+    assert np.exp(gen.score_samples(all_binary_images(2, 3))).sum() == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError, match="orderings=8 .* square image; these images are 2x3"):
+        tiny_generator(orderings=8).fit(X)
+
+
+def test_the_ordering_of_a_mixture_matters_to_its_scores():
+    """Each ordering is a distinct model: the mean of its members is not any one of them."""
+    X, _ = load_digits_images(return_X_y=True)
+    gen = tiny_generator(orderings=8).fit(X[:60])
+    module = gen.net_.module_.eval()
+    codes = torch.as_tensor(gen._codes(gen._quantise(X[60:64]), None)).long()
+    with torch.no_grad():
+        mixture = module.log_likelihood(codes)
+        members = []
+        for g in range(8):
+            log_probs = torch.log_softmax(module(codes, torch.full((4,), g)).double(), dim=1)
+            members.append(log_probs.gather(1, codes[:, None, 1:]).squeeze(1).sum(dim=1))
+    members = torch.stack(members)
+    torch.testing.assert_close(mixture, torch.logsumexp(members, 0) - np.log(8))
+    assert members.std(dim=0).min() > 1e-3
+
+
+def test_training_reads_every_image_in_a_random_ordering():
+    X, _ = load_digits_images(return_X_y=True)
+    gen = tiny_generator(orderings=8, max_epochs=1).fit(X[:60])
+    module = gen.net_.module_.train()
+    codes = torch.as_tensor(gen._codes(gen._quantise(X[:64]), None)).long()
+    torch.manual_seed(0)
+    module.zero_grad()
+    logits = module(codes)
+    torch.nn.functional.cross_entropy(logits, codes[:, 1:]).backward()
+    used = module.ordering.weight.grad.abs().sum(dim=1) > 0
+    assert used.all(), f"orderings never read in a batch of 64: {(~used).nonzero().tolist()}"
+
+
 # ----------------------------------------------------------------- sampling
 def test_samples_have_the_fitted_shape_and_levels(fitted_digits):
     samples = fitted_digits.sample(7, random_state=0)
@@ -151,6 +208,21 @@ def test_samples_keep_the_layout_of_flat_rows_and_colour_images():
     gen = tiny_generator(max_epochs=1).fit(colour)
     samples = gen.sample(4, random_state=0)
     assert samples.shape == (4, 2, 3, 2) and samples.dtype == colour.dtype
+
+
+@pytest.mark.parametrize("orderings", [1, 4])
+def test_samples_follow_the_scored_distribution(orderings):
+    # Images with ink mostly on the left: the orderings read them from different sides, and
+    # their samples must come back in raster order with the probabilities score_samples gives.
+    rng = np.random.RandomState(0)
+    X = (rng.uniform(size=(200, 2, 2)) < [[0.9, 0.2], [0.7, 0.1]]).astype(float)
+    gen = tiny_generator(orderings=orderings, max_epochs=20).fit(X)
+    every_image = all_binary_images(2, 2)
+    expected = np.exp(gen.score_samples(every_image))
+    samples = gen.sample(6000, random_state=0).reshape(6000, 4)
+    index = (samples * [8, 4, 2, 1]).sum(axis=1).astype(int)  # the row of all_binary_images
+    observed = np.bincount(index, minlength=16) / len(samples)
+    assert 0.5 * np.abs(observed - expected).sum() < 0.03
 
 
 def test_sampling_is_reproducible_with_random_state(fitted_digits):
@@ -247,6 +319,20 @@ def test_pickle_round_trip(conditional_digits, few_digits):
     )
     np.testing.assert_array_equal(
         restored.sample(4, y=3, random_state=1), conditional_digits.sample(4, y=3, random_state=1)
+    )
+
+
+def test_a_mixture_of_orderings_survives_a_model_file(tmp_path, few_digits):
+    import skrnn
+
+    X, y = few_digits
+    gen = tiny_generator(orderings=4, max_epochs=1).fit(X, y)
+    gen.save(tmp_path / "gen.skrnn")
+    restored = skrnn.load(tmp_path / "gen.skrnn")
+    assert restored.orderings == 4
+    np.testing.assert_allclose(restored.score_samples(X[:5]), gen.score_samples(X[:5]))
+    np.testing.assert_array_equal(
+        restored.sample(4, y=3, random_state=1), gen.sample(4, y=3, random_state=1)
     )
 
 

@@ -15,6 +15,10 @@ from skrnn.datasets import load_digits_images
         (RNNImageClassifier(), 3, 1000),  # one step an epoch: capped at 1000 epochs
         (RNNImageRegressor(batch_size=10), 100, 100),
         (RNNImageGenerator(), 1797, 30),
+        (RNNImageGenerator(orderings=8), 1797, 120),  # 8 orderings to learn: 4 times the epochs
+        (RNNImageGenerator(orderings=2), 200, 143),  # 2: as many as one
+        (RNNImageGenerator(orderings=4), 3, 1000),  # still capped
+        (RNNImageGenerator(orderings=8, max_epochs=7), 1797, 7),
         (RNNSegmenter(), 1000, 10),  # make_shapes: 125 steps an epoch
         (RNNSegmenter(), 367, 27),  # CamVid's photos: 46 steps an epoch, 1,200 steps
         (RNNSegmenter(), 20, 400),  # 20 large images: 3 steps an epoch
