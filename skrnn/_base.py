@@ -63,7 +63,12 @@ from ._utils import (
     seeded,
     torch_threads,
 )
-from ._validation import check_hidden_size, finite_values_checked_elsewhere, non_finite_error
+from ._validation import (
+    booleans_for_numbers,
+    check_hidden_size,
+    finite_values_checked_elsewhere,
+    non_finite_error,
+)
 from .cells import _BUILTINS, get_cell
 from .exceptions import NonFiniteLossError, OutOfMemoryError
 
@@ -203,6 +208,10 @@ class BaseRNNEstimator(BaseEstimator):
     def _check_params(self) -> None:
         """Check the parameters (estimators extend this with their own)."""
         self._validate_params()
+        for name in booleans_for_numbers(type(self), self.get_params(deep=False)):
+            raise ValueError(
+                f"{name}={getattr(self, name)} is not valid: {name} takes numbers, not booleans."
+            )
         get_cell(self.cell)
         self._hidden_size = check_hidden_size(self.hidden_size, self.num_layers)
         if isinstance(self.optimizer, type) and not issubclass(
@@ -406,7 +415,8 @@ class BaseRNNEstimator(BaseEstimator):
 
     def _build_net(self, setup: dict) -> SkrnnNet:
         """:meth:`_initialize_net` for a fresh fit, which fails clearly on a model too large
-        for the memory, leaving the estimator unfitted (its fitted state is already new).
+        for the memory. A build that fails leaves the estimator unfitted: its fitted state
+        already describes the new data, which the old net would not match.
 
         Weights larger than the memory they are built in are refused before anything is
         allocated: where the system overcommits memory, such an allocation succeeds and the
@@ -425,9 +435,10 @@ class BaseRNNEstimator(BaseEstimator):
         try:
             return self._initialize_net(setup)
         except Exception as exc:
+            # The fitted state already describes the new data: drop the old net with it.
+            self._forget_fit()
             if not is_out_of_memory(exc):
                 raise
-            self._forget_fit()
             release_cached_memory(self._device)
             raise OutOfMemoryError(
                 f"Building the model ran out of memory on {self._device}: its weights need more "

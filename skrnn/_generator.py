@@ -128,7 +128,9 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         The trained skorch net; ``net_.module_`` is the torch module.
     history_ : list of dict
         Per-epoch training record (``train_loss``, the mean negative log-likelihood per value
-        in nats, and ``valid_loss`` with early stopping).
+        in nats, and ``valid_loss`` with early stopping). With ``orderings > 1`` the training
+        loss is that of each image's random ordering, and ``valid_loss`` that of the raster
+        order alone (one member of the mixture :meth:`score_samples` scores).
     n_iter_ : int
         Epochs trained.
 
@@ -536,6 +538,13 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         elif y is None and self._conditional:
             raise ValueError(
                 "This generator was fitted with labels; pass y to continue training it."
+            )
+        if not fitting and self.net_.module_.n_orderings != self.orderings:
+            raise ValueError(
+                f"This generator's network reads {self.net_.module_.n_orderings} ordering(s), "
+                f"but orderings={self.orderings}: warm_start continues training that network, "
+                "which cannot change its orderings. Set orderings back, or warm_start=False to "
+                "train a new network."
             )
         return self._label_indices(y, len(images)) if self._conditional else None
 

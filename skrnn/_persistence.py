@@ -56,6 +56,7 @@ from torch.overrides import TorchFunctionMode
 from ._json import decode, dumps, encode, loads
 from ._registry import estimator_class, estimator_name
 from ._utils import allowed_cpu_count, resolve_device, write_atomically
+from ._validation import booleans_for_numbers
 from ._version import __version__
 from .cells import ENTRY_POINT_GROUP, cell_name, get_cell
 from .exceptions import MissingCellError, ModelFileError
@@ -636,19 +637,11 @@ def _build_estimator(model: dict, layout: dict, source: str, device):
 
 
 def _refuse_booleans_for_numbers(cls, params: dict, source: str) -> None:
-    """Refuse True or False for a parameter that takes numbers.
-
-    sklearn's constraints count booleans as integers, so ``num_layers=True`` passes them and
-    then breaks torch's recurrent kernels at predict time.
-    """
-    for name, value in params.items():
-        constraints = cls._parameter_constraints.get(name, [])
-        if isinstance(value, bool) and not any(
-            constraint in ("boolean", "verbose", bool) for constraint in constraints
-        ):
-            raise _file_error(
-                source, f"it sets {name}={value}, but {name} takes numbers, not booleans."
-            )
+    """Refuse True or False for a parameter that takes numbers (see booleans_for_numbers)."""
+    for name in booleans_for_numbers(cls, params):
+        raise _file_error(
+            source, f"it sets {name}={params[name]}, but {name} takes numbers, not booleans."
+        )
 
 
 def _adapt_to_this_machine(params: dict, device) -> None:

@@ -96,7 +96,16 @@ def ordering_permutations(image_shape, orderings: int) -> np.ndarray:
             f"square image; these images are {height}x{width}. Use orderings of 1, 2 or 4."
         )
     index = np.arange(height * width * channels).reshape(height, width, channels)
-    return np.stack([GRID_SYMMETRIES[g](index).reshape(-1) for g in range(orderings)])
+    perms = np.stack([GRID_SYMMETRIES[g](index).reshape(-1) for g in range(orderings)])
+    if len(np.unique(perms, axis=0)) < orderings:
+        distinct = max(n for n in (1, 2, 4) if len(np.unique(perms[:n], axis=0)) == n)
+        raise ValueError(
+            f"orderings={orderings} would read images of {height}x{width} pixels in the same "
+            f"order twice (an image one pixel wide or high reads the same when mirrored, and "
+            f"flat rows without image_shape are {height}x1 images). Use orderings={distinct}, "
+            "or pass image_shape for flat rows."
+        )
+    return perms
 
 
 def discretised_logistic_log_probs(params, n_levels: int, n_components: int):

@@ -38,6 +38,23 @@ def is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def booleans_for_numbers(cls, params: dict) -> list[str]:
+    """The parameters in ``params`` set to True or False whose constraints take numbers.
+
+    sklearn's constraints count booleans as integers, so ``num_layers=True`` passes them and
+    then trains a different model than the user meant (or breaks torch's kernels later).
+    """
+    return [
+        name
+        for name, value in params.items()
+        if isinstance(value, bool)
+        and not any(
+            constraint in ("boolean", "verbose", bool)
+            for constraint in cls._parameter_constraints.get(name, [])
+        )
+    ]
+
+
 def check_int_pair(value, name: str, *, minimum: int = 1, what: str = "(height, width)"):
     """``(a, b)`` from an int (used for both) or a pair of ints, each at least ``minimum``.
 

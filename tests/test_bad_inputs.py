@@ -114,6 +114,8 @@ BAD_PARAMS = [
     ({"bidirectional": "yes"}, "bidirectional"),
     ({"head": (0,)}, "head"),
     ({"head": "wide"}, "head"),
+    ({"num_layers": True}, "num_layers=True is not valid: num_layers takes numbers, not booleans"),
+    ({"max_epochs": False}, "max_epochs"),
 ]
 
 
@@ -340,7 +342,9 @@ def test_bad_generator_input_is_refused(fitted, case):
 @pytest.mark.parametrize(
     "params, match",
     [({"n_levels": 1}, "n_levels"), ({"context_radius": -1}, "context_radius"),
-     ({"embedding_dim": 0}, "embedding_dim"), ({"hidden_size": 0}, "hidden_size")],
+     ({"embedding_dim": 0}, "embedding_dim"), ({"hidden_size": 0}, "hidden_size"),
+     ({"orderings": 3}, "orderings"), ({"orderings": True}, "orderings=True is not valid"),
+     ({"context_radius": True}, "takes numbers, not booleans")],
 )
 def test_bad_generator_parameter_is_refused(params, match):
     with pytest.raises(ValueError, match=match):

@@ -6,6 +6,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import cross_val_score
 from torch import nn
 
@@ -145,7 +146,52 @@ def test_a_mixture_of_orderings_sums_to_one_overall_and_per_class(orderings):
         assert np.exp(gen.score_samples(every_image, given)).sum() == pytest.approx(1.0, abs=1e-5)
 
 
-def test_orderings_move_pixels_and_keep_each_pixels_channels_in_order():
+def test_orderings_are_the_symmetries_of_the_grid_with_each_pixels_channels_in_order():
+    from skrnn._pixelrnn import ordering_permutations
+
+    values = np.arange(3 * 3 * 2).reshape(3, 3, 2)  # step numbers in raster order
+    expected = [
+        values,
+        values[:, ::-1],  # the mirror image
+        values[::-1],  # upside down
+        np.rot90(values, 2),  # the half turn
+        values.transpose(1, 0, 2),  # the transpose
+        np.rot90(values, -1),  # a quarter turn clockwise
+        np.rot90(values, 1),  # a quarter turn anticlockwise
+        np.rot90(values, 2).transpose(1, 0, 2),  # the other transpose
+    ]
+    perms = ordering_permutations((3, 3, 2), 8)
+    for g, image in enumerate(expected):
+        np.testing.assert_array_equal(perms[g], image.reshape(-1), err_msg=f"ordering {g}")
+    np.testing.assert_array_equal(ordering_permutations((3, 3, 2), 4), perms[:4])
+
+
+def test_in_every_ordering_no_pixel_sees_itself_or_later_pixels():
+    """Changing the value read at step k of an ordering changes no prediction of the values
+    read at steps 0..k, which sit at raster positions perms[g][: k + 1]."""
+    from skrnn._pixelrnn import ordering_permutations
+
+    X = random_binary_images(40, shape=(3, 3))
+    gen = tiny_generator(orderings=8, max_epochs=1).fit(X)
+    module = gen.net_.module_.eval()
+    codes = torch.as_tensor(gen._codes(gen._quantise(X[:4]), None)).long()
+    perms = ordering_permutations((3, 3, 1), 8)
+    with torch.no_grad():
+        for g in range(8):
+            orderings = torch.full((4,), g)
+            before = module(codes, orderings)
+            for k in (0, 4, 7):
+                changed = codes.clone()
+                changed[:, 1 + perms[g][k]] = 1 - changed[:, 1 + perms[g][k]]
+                after = module(changed, orderings)
+                seen = perms[g][: k + 1]
+                torch.testing.assert_close(after[:, :, seen], before[:, :, seen])
+                assert not torch.allclose(
+                    after[:, :, perms[g][k + 1 :]], before[:, :, perms[g][k + 1 :]]
+                )
+
+
+def test_colour_images_read_in_every_ordering_sum_to_one():
     colour = random_binary_images(40, shape=(2, 2, 2))
     gen = tiny_generator(orderings=8).fit(colour)
     every_image = np.array(list(itertools.product([0, 1], repeat=8)), float).reshape(-1, 2, 2, 2)
@@ -157,8 +203,30 @@ def test_orderings_of_a_non_square_image_are_its_flips():
     X = random_binary_images(30, shape=(2, 3))
     gen = tiny_generator(orderings=4).fit(X)
     assert np.exp(gen.score_samples(all_binary_images(2, 3))).sum() == pytest.approx(1.0, abs=1e-5)
+    gen.set_params(orderings=8)
     with pytest.raises(ValueError, match="orderings=8 .* square image; these images are 2x3"):
-        tiny_generator(orderings=8).fit(X)
+        gen.fit(X)  # a refit that cannot build its network leaves the estimator unfitted
+    with pytest.raises(NotFittedError):
+        gen.score_samples(X)
+
+
+@pytest.mark.parametrize(
+    "shape, orderings, distinct",
+    [((1, 4), 4, 2), ((4, 1), 2, 1), ((5,), 2, 1)],  # (5,): flat rows, read as 5x1 images
+)
+def test_orderings_that_would_repeat_an_order_are_refused(shape, orderings, distinct):
+    X = random_binary_images(20, shape=shape)
+    with pytest.raises(ValueError, match=f"same order twice.*Use orderings={distinct}"):
+        tiny_generator(orderings=orderings).fit(X)
+
+
+def test_warm_start_cannot_change_the_orderings():
+    X = random_binary_images(20)
+    gen = tiny_generator(orderings=2, warm_start=True, max_epochs=1).fit(X)
+    gen.set_params(orderings=8)
+    with pytest.raises(ValueError, match="reads 2 ordering.*orderings=8.*warm_start=False"):
+        gen.fit(X)
+    assert gen.set_params(orderings=2).fit(X).net_.module_.n_orderings == 2
 
 
 def test_the_ordering_of_a_mixture_matters_to_its_scores():
@@ -210,7 +278,7 @@ def test_samples_keep_the_layout_of_flat_rows_and_colour_images():
     assert samples.shape == (4, 2, 3, 2) and samples.dtype == colour.dtype
 
 
-@pytest.mark.parametrize("orderings", [1, 4])
+@pytest.mark.parametrize("orderings", [1, 4, 8])
 def test_samples_follow_the_scored_distribution(orderings):
     # Images with ink mostly on the left: the orderings read them from different sides, and
     # their samples must come back in raster order with the probabilities score_samples gives.
