@@ -208,7 +208,9 @@ class BaseRNNEstimator(BaseEstimator):
     def _check_params(self) -> None:
         """Check the parameters (estimators extend this with their own)."""
         self._validate_params()
-        for name in booleans_for_numbers(type(self), self.get_params(deep=False)):
+        booleans = booleans_for_numbers(type(self), self.get_params(deep=False))
+        if booleans:
+            name = booleans[0]
             raise ValueError(
                 f"{name}={getattr(self, name)} is not valid: {name} takes numbers, not booleans."
             )

@@ -638,7 +638,9 @@ def _build_estimator(model: dict, layout: dict, source: str, device):
 
 def _refuse_booleans_for_numbers(cls, params: dict, source: str) -> None:
     """Refuse True or False for a parameter that takes numbers (see booleans_for_numbers)."""
-    for name in booleans_for_numbers(cls, params):
+    booleans = booleans_for_numbers(cls, params)
+    if booleans:
+        name = booleans[0]
         raise _file_error(
             source, f"it sets {name}={params[name]}, but {name} takes numbers, not booleans."
         )

@@ -257,8 +257,6 @@ class PixelRNN(nn.Module):
                 orderings = torch.full((len(codes),), g, dtype=torch.long, device=codes.device)
             log_probs = F.log_softmax(self(codes, orderings).double(), dim=1)
             per_ordering.append(log_probs.gather(1, levels[:, None]).squeeze(1).sum(dim=1))
-        if len(per_ordering) == 1:
-            return per_ordering[0]
         return torch.logsumexp(torch.stack(per_ordering), dim=0) - np.log(self.n_orderings)
 
     # ----------------------------------------------------------------- sampling

@@ -173,12 +173,12 @@ def test_in_every_ordering_no_pixel_sees_itself_or_later_pixels():
 
     X = random_binary_images(40, shape=(3, 3))
     gen = tiny_generator(orderings=8, max_epochs=1).fit(X)
-    module = gen.net_.module_.eval()
-    codes = torch.as_tensor(gen._codes(gen._quantise(X[:4]), None)).long()
+    module, device = gen.net_.module_.eval(), gen.net_.device
+    codes = torch.as_tensor(gen._codes(gen._quantise(X[:4]), None)).long().to(device)
     perms = ordering_permutations((3, 3, 1), 8)
     with torch.no_grad():
         for g in range(8):
-            orderings = torch.full((4,), g)
+            orderings = torch.full((4,), g, device=device)
             before = module(codes, orderings)
             for k in (0, 4, 7):
                 changed = codes.clone()
@@ -233,13 +233,14 @@ def test_the_ordering_of_a_mixture_matters_to_its_scores():
     """Each ordering is a distinct model: the mean of its members is not any one of them."""
     X, _ = load_digits_images(return_X_y=True)
     gen = tiny_generator(orderings=8).fit(X[:60])
-    module = gen.net_.module_.eval()
-    codes = torch.as_tensor(gen._codes(gen._quantise(X[60:64]), None)).long()
+    module, device = gen.net_.module_.eval(), gen.net_.device
+    codes = torch.as_tensor(gen._codes(gen._quantise(X[60:64]), None)).long().to(device)
     with torch.no_grad():
         mixture = module.log_likelihood(codes)
         members = []
         for g in range(8):
-            log_probs = torch.log_softmax(module(codes, torch.full((4,), g)).double(), dim=1)
+            orderings = torch.full((4,), g, device=device)
+            log_probs = torch.log_softmax(module(codes, orderings).double(), dim=1)
             members.append(log_probs.gather(1, codes[:, None, 1:]).squeeze(1).sum(dim=1))
     members = torch.stack(members)
     torch.testing.assert_close(mixture, torch.logsumexp(members, 0) - np.log(8))
@@ -250,7 +251,7 @@ def test_training_reads_every_image_in_a_random_ordering():
     X, _ = load_digits_images(return_X_y=True)
     gen = tiny_generator(orderings=8, max_epochs=1).fit(X[:60])
     module = gen.net_.module_.train()
-    codes = torch.as_tensor(gen._codes(gen._quantise(X[:64]), None)).long()
+    codes = torch.as_tensor(gen._codes(gen._quantise(X[:64]), None)).long().to(gen.net_.device)
     torch.manual_seed(0)
     module.zero_grad()
     logits = module(codes)
