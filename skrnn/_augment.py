@@ -213,8 +213,7 @@ class AugmentMixin:
         augment = self.augment
         if isinstance(augment, str):  # "auto"
             augment = (
-                min(self.image_shape_[:2]) >= AUTO_MIN_SIDE
-                and self._input_dtype() == torch.float32
+                min(self.image_shape_[:2]) >= AUTO_MIN_SIDE and self._input_dtype() == torch.float32
             )
         options = check_augment(augment, self._standard_augmentation)
         if options == OPTIONS:

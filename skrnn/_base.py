@@ -41,11 +41,13 @@ from ._checkpoint import Checkpoint, data_digest, fit_identity, weights_digest
 from ._data import ArrayDataset, BatchLoader, as_batch_source, read_rows, to_device
 from ._losses import WeightedLoss
 from ._net import (
+    ONECYCLE_WARMUP,
     PRECISIONS,
     LRSchedule,
     RollbackUnfinishedEpoch,
     SkrnnNet,
     StopOnNonFiniteLoss,
+    StopWhenConverged,
     autocast,
 )
 from ._persistence import save_model
@@ -151,6 +153,7 @@ class BaseRNNEstimator(BaseEstimator):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left"), None],
         "device": [str, torch.device],
         "precision": [StrOptions(set(PRECISIONS))],
         "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
@@ -170,6 +173,9 @@ class BaseRNNEstimator(BaseEstimator):
     _min_updates: int = 1000
     # batch_size="auto": this on the CPU, more on a GPU (see _training_batch_size).
     _cpu_batch_size: int = 32
+    # Model files written before a parameter existed hold models built without it: such a
+    # parameter takes the value that describes them. Before tol, "auto" trained its budget.
+    _value_before_parameter_existed: dict = {"tol": None}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -303,21 +309,31 @@ class BaseRNNEstimator(BaseEstimator):
         """The epochs of a full fit on ``n_fit`` training samples: ``max_epochs`` or, for
         ``"auto"``, at least ``_base_epochs`` and enough for ``_min_updates`` gradient steps
         (at most ``MAX_AUTO_EPOCHS``), so a few large images train as long as many small ones.
-
-        Where ``batch_size="auto"`` took ``g`` times the CPU's batch (on a GPU), the base
-        epochs grow ``sqrt(g)`` times: ``g`` times fewer, less noisy steps an epoch learn less
-        (on 20,000 MNIST-sized digits, batches of 256 for 30 epochs reached 0.965 test
-        accuracy where batches of 32 reached 0.979, and 90 epochs of 256 reached 0.979).
+        For ``"auto"`` this is a budget: :class:`skrnn._net.StopWhenConverged` ends the fit
+        sooner once the training loss stops improving.
         """
         if self.max_epochs != "auto":
             return int(self.max_epochs)
-        batch_size = self._training_batch_size()
-        steps_per_epoch = int(np.ceil(max(n_fit, 1) / batch_size))
+        steps_per_epoch = int(np.ceil(max(n_fit, 1) / self._training_batch_size()))
         wanted = int(np.ceil(self._min_updates / steps_per_epoch))
-        base = self._base_epochs
-        if self.batch_size == "auto":
-            base = grown_base_epochs(base, batch_size, self._cpu_batch_size)
-        return int(np.clip(wanted, base, MAX_AUTO_EPOCHS))
+        return int(np.clip(wanted, self._base_auto_epochs(), MAX_AUTO_EPOCHS))
+
+    def _base_auto_epochs(self) -> int:
+        """The fewest epochs of ``max_epochs="auto"``: ``_base_epochs``, grown by ``sqrt(g)``
+        where ``batch_size="auto"`` took ``g`` times the CPU's batch (on a GPU): ``g`` times
+        fewer, less noisy steps an epoch learn less (on 20,000 MNIST-sized digits, batches of
+        256 for 30 epochs reached 0.965 test accuracy where batches of 32 reached 0.979, and 90
+        epochs of 256 reached 0.979)."""
+        if self.batch_size != "auto":
+            return self._base_epochs
+        batch_size = self._training_batch_size()
+        return grown_base_epochs(self._base_epochs, batch_size, self._cpu_batch_size)
+
+    def _expected_auto_epochs(self) -> int:
+        """The epochs a fit of ``max_epochs="auto"`` expects to need, over which its learning
+        rate warms up: the base epochs (on small data the budget is far longer, but the
+        training loss usually stops the fit much sooner)."""
+        return self._base_auto_epochs()
 
     def _training_setup(self, n_train: int, seed: int, *, partial: bool) -> dict:
         """The net settings of one training call: validation split, schedule, early stopping.
@@ -337,9 +353,21 @@ class BaseRNNEstimator(BaseEstimator):
         ]
         n_fit = n_train - (int(np.ceil(self.validation_fraction * n_train)) if split else 0)
         epochs = 1 if partial else self._epochs(n_fit)
+        steps_per_epoch = int(np.ceil(max(n_fit, 1) / self._training_batch_size()))
+        # max_epochs="auto" is a budget: without a validation split to stop on, the training
+        # loss ends the fit once it stops improving (a validation split decides by itself).
+        converging = (
+            self.max_epochs == "auto" and split is None and not partial and self.tol is not None
+        )
         if self.lr_schedule != "constant" and not partial:
-            steps = epochs * int(np.ceil(max(n_fit, 1) / self._training_batch_size()))
-            callbacks.append(("lr_schedule", LRSchedule(self.lr_schedule, steps, self.lr)))
+            # A budget the fit may stop short of warms up over the length it expects.
+            warmup = None
+            if converging:
+                warmup = int(
+                    ONECYCLE_WARMUP * min(epochs, self._expected_auto_epochs()) * steps_per_epoch
+                )
+            schedule = LRSchedule(self.lr_schedule, epochs * steps_per_epoch, self.lr, warmup)
+            callbacks.append(("lr_schedule", schedule))
         if split is not None:
             stopping = EarlyStopping(patience=self.n_iter_no_change, load_best=True)
             callbacks.append(("early_stopping", stopping))
@@ -348,6 +376,9 @@ class BaseRNNEstimator(BaseEstimator):
         if self.verbose:
             callbacks.append(("progress_bar", ProgressBar()))
         callbacks += list(self.callbacks or [])
+        if converging:  # after the user's callbacks, which then see the last epoch end too
+            stop = StopWhenConverged(self.tol, self.n_iter_no_change, steps_per_epoch, epochs)
+            callbacks.append(("converged", stop))
         return {
             "train_split": split,
             "valid_score": self._valid_score if split is not None else None,
@@ -512,6 +543,7 @@ class BaseRNNEstimator(BaseEstimator):
                     precision=self.precision,
                     defer_loss=self._defer_loss(),
                     train_split=setup["train_split"],
+                    verbose=int(self.verbose),
                 )
                 # skorch reads the batch size and the loader's arguments from the net's
                 # attributes; its set_params would refuse them on an initialised net.

@@ -36,7 +36,7 @@ from skorch.history import History
 
 from ._data import read_rows
 from ._json import decode, dumps, encode, loads
-from ._net import LRSchedule
+from ._net import LRSchedule, StopWhenConverged
 from ._utils import write_atomically
 from .exceptions import ModelFileError
 
@@ -46,6 +46,9 @@ STATE_ENTRY = "state.json"
 TENSORS_ENTRY = "tensors.safetensors"
 # Parameters that change how a fit runs or reports, not what it computes.
 _NOT_IDENTITY = frozenset({"checkpoint", "verbose", "n_threads", "device", "callbacks"})
+# skrnn's callbacks whose state a resumed fit restores, by their names in the net: each has
+# checkpoint_state() (JSON data) and restore_checkpoint_state(state).
+_STATEFUL_CALLBACKS = {"lr_schedule": LRSchedule, "converged": StopWhenConverged}
 # Rows hashed at a time, so a memory-mapped data set is read in pieces.
 _DIGEST_ROWS = 4096
 
@@ -158,12 +161,9 @@ def _tensor_state(net, callbacks: dict) -> tuple[dict, dict]:
     scaler = getattr(net, "scaler_", None)
     if scaler is not None:  # float16's loss scale and its growth counter
         json_state["grad_scaler"] = scaler.state_dict()
-    schedule = callbacks.get("lr_schedule")
-    if isinstance(schedule, LRSchedule) and hasattr(schedule, "scheduler_"):
-        json_state["lr_schedule"] = {
-            "scheduler": schedule.scheduler_.state_dict(),
-            "steps": schedule.steps_,
-        }
+    for name, kind in _STATEFUL_CALLBACKS.items():
+        if isinstance(callbacks.get(name), kind):  # written after an epoch: they have begun
+            json_state[name] = callbacks[name].checkpoint_state()
     stopping = callbacks.get("early_stopping")
     if isinstance(stopping, EarlyStopping) and hasattr(stopping, "misses_"):
         json_state["early_stopping"] = {
@@ -294,10 +294,10 @@ class Checkpoint(Callback):
         )
         if "grad_scaler" in saved and getattr(net, "scaler_", None) is not None:
             net.scaler_.load_state_dict(saved["grad_scaler"])
-        schedule = callbacks.get("lr_schedule")
-        if "lr_schedule" in saved and isinstance(schedule, LRSchedule):
-            schedule.scheduler_.load_state_dict(saved["lr_schedule"]["scheduler"])
-            schedule.steps_ = saved["lr_schedule"]["steps"]
+        for name, kind in _STATEFUL_CALLBACKS.items():
+            callback = callbacks.get(name)
+            if name in saved and isinstance(callback, kind):
+                callback.restore_checkpoint_state(saved[name])
         stopping = callbacks.get("early_stopping")
         if "early_stopping" in saved and isinstance(stopping, EarlyStopping):
             record = saved["early_stopping"]

@@ -111,7 +111,8 @@ class RNNImageClassifier(
         max_grad_norm=5.0,
         early_stopping=False,
         validation_fraction=0.1,
-        n_iter_no_change=5,
+        n_iter_no_change=10,
+        tol=1e-3,
         class_weight=None,
         label_smoothing=0.1,
         loss="cross_entropy",
@@ -147,6 +148,7 @@ class RNNImageClassifier(
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
         self.loss = loss

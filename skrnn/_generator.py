@@ -199,7 +199,8 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         max_grad_norm=5.0,
         early_stopping=False,
         validation_fraction=0.1,
-        n_iter_no_change=5,
+        n_iter_no_change=10,
+        tol=1e-3,
         device="auto",
         precision="float32",
         n_threads=None,
@@ -228,6 +229,7 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.device = device
         self.precision = precision
         self.n_threads = n_threads
@@ -523,6 +525,9 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
             epochs = min(epochs * max(1, self.orderings // 2), MAX_AUTO_EPOCHS)
         return epochs
 
+    def _expected_auto_epochs(self) -> int:
+        return min(super()._expected_auto_epochs() * max(1, self.orderings // 2), MAX_AUTO_EPOCHS)
+
     def _check_X(self, X, *, reset):
         return check_images(self, X, reset=reset, image_shape=check_image_shape(self.image_shape))
 
@@ -558,8 +563,7 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
             or (self.n_levels is not None and n_levels != self.n_levels)
         ):
             raise ValueError(
-                f"n_levels_ should be an int of at least 2 (n_levels if set), got "
-                f"{n_levels!r:.40}."
+                f"n_levels_ should be an int of at least 2 (n_levels if set), got {n_levels!r:.40}."
             )
         if (
             not isinstance(levels, np.ndarray)

@@ -83,9 +83,7 @@ class LabelledTargetsMixin(ClassLabelsMixin):
             valid = (
                 isinstance(weights, list)
                 and len(weights) == n_classes
-                and all(
-                    isinstance(w, float) and np.isfinite(w) and w > 0 for w in weights
-                )
+                and all(isinstance(w, float) and np.isfinite(w) and w > 0 for w in weights)
             )
         if not valid:
             raise ValueError(

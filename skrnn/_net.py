@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -13,6 +14,10 @@ from skorch.dataset import get_len, unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 
 from .exceptions import NonFiniteLossError
+
+# max_epochs="auto" (StopWhenConverged): the cool-down's share of the epochs trained when the
+# training loss stopped improving.
+COOLDOWN_SHARE = 0.2
 
 
 class ValidScore(Callback):
@@ -62,12 +67,19 @@ class LRSchedule(Callback):
         keep the final learning rate.
     max_lr : float
         The peak learning rate of the one-cycle schedule.
+    warmup_steps : int or None
+        The one-cycle warm-up, in steps: 30 % of ``total_steps`` when None, and never more.
+        A fit whose length is a budget it may stop short of (``max_epochs="auto"``) warms up
+        over 30 % of the length it expects, not of the budget.
+
+    A :class:`StopWhenConverged` may end the schedule early with :meth:`cool_down`.
     """
 
-    def __init__(self, kind, total_steps, max_lr):
+    def __init__(self, kind, total_steps, max_lr, warmup_steps=None):
         self.kind = kind
         self.total_steps = total_steps
         self.max_lr = max_lr
+        self.warmup_steps = warmup_steps
 
     def on_train_begin(self, net, **kwargs):
         optimizer = net.optimizer_
@@ -76,23 +88,148 @@ class LRSchedule(Callback):
             group.pop("initial_lr", None)
         total = max(1, int(self.total_steps))
         if self.kind == "onecycle":
+            share = ONECYCLE_WARMUP
+            if self.warmup_steps is not None:
+                share = min(share, max(int(self.warmup_steps), 1) / total)
             self.scheduler_ = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=self.max_lr, total_steps=total
+                optimizer, max_lr=self.max_lr, total_steps=total, pct_start=share
             )
+            self.final_lr_ = self.scheduler_.optimizer.param_groups[0]["min_lr"]
         else:
             self.scheduler_ = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+            self.final_lr_ = 0.0
         self.steps_ = 0
         self.total_ = total
+        self.cooldown_ = None  # [steps taken in it, its length, the learning rate it starts at]
+
+    def cool_down(self, net, steps: int) -> None:
+        """From the next step on, anneal from the current learning rate to the schedule's final
+        one over ``steps`` steps (a half cosine), instead of following the planned schedule."""
+        lr = net.optimizer_.param_groups[0]["lr"]
+        self.cooldown_ = [0, max(int(steps), 1), float(lr)]
 
     def on_batch_end(self, net, training, **kwargs):
-        if training and self.steps_ < self.total_ - 1:
+        if not training:
+            return
+        if self.cooldown_ is not None:
+            done, length, start = self.cooldown_
+            done = min(done + 1, length)
+            self.cooldown_[0] = done
+            lr = (
+                self.final_lr_
+                + (start - self.final_lr_) * (1 + math.cos(math.pi * done / length)) / 2
+            )
+            for group in net.optimizer_.param_groups:
+                group["lr"] = lr
+        elif self.steps_ < self.total_ - 1:
             self.scheduler_.step()
             self.steps_ += 1
+
+    def checkpoint_state(self) -> dict:
+        """The schedule's position, as JSON data, for :mod:`skrnn._checkpoint`."""
+        return {
+            "scheduler": self.scheduler_.state_dict(),
+            "steps": self.steps_,
+            "cooldown": self.cooldown_,
+        }
+
+    def restore_checkpoint_state(self, state: dict) -> None:
+        self.scheduler_.load_state_dict(state["scheduler"])
+        self.steps_ = state["steps"]
+        self.cooldown_ = state.get("cooldown")
 
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("scheduler_", None)  # holds the optimizer; rebuilt by the next training call
         return state
+
+
+# The share of a one-cycle schedule spent warming up (torch's default).
+ONECYCLE_WARMUP = 0.3
+
+
+class StopWhenConverged(Callback):
+    """End a fit of ``max_epochs="auto"`` once its training loss has stopped improving.
+
+    An epoch improves when its training loss is lower than the best epoch's by more than
+    ``tol`` times the first epoch's loss (the scale of the loss, whatever its units). After
+    ``patience`` epochs in a row without improvement (the rule of scikit-learn's
+    ``MLPClassifier``, with a ``tol`` relative to the loss's scale), the learning rate anneals
+    to the schedule's final value over a cool-down of ``cooldown_share`` of the epochs trained
+    so far (at least one epoch), and the fit stops at its end: training stopped at a high
+    learning rate would keep the noise of its last steps. A cool-down that would not end
+    before ``budget_epochs`` is not started, as the planned schedule anneals and ends the fit
+    by then anyway.
+
+    Parameters
+    ----------
+    tol : float
+        The improvement that counts, relative to the first epoch's loss.
+    patience : int
+        Epochs without improvement before the cool-down starts.
+    steps_per_epoch : int
+        Gradient steps an epoch makes.
+    budget_epochs : int
+        The epochs the fit may train at most.
+    cooldown_share : float
+        The cool-down's length, as a share of the epochs trained when it starts.
+    """
+
+    def __init__(
+        self, tol, patience, steps_per_epoch, budget_epochs, cooldown_share=COOLDOWN_SHARE
+    ):
+        self.tol = tol
+        self.patience = patience
+        self.steps_per_epoch = steps_per_epoch
+        self.budget_epochs = budget_epochs
+        self.cooldown_share = cooldown_share
+
+    def on_train_begin(self, net, **kwargs):
+        self.epochs_ = 0  # epochs of this training call
+        self.scale_ = None  # the first epoch's loss, what tol is relative to
+        self.best_ = math.inf
+        self.misses_ = 0
+        self.stop_after_ = None  # the epoch after which the fit ends, once cooling down
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs_ += 1
+        if self.stop_after_ is not None:
+            if self.epochs_ >= self.stop_after_:
+                raise KeyboardInterrupt  # skorch's way to end a fit from a callback
+            return
+        loss = float(net.history[-1]["train_loss"])
+        if self.scale_ is None:
+            self.scale_ = abs(loss)
+        if not math.isfinite(self.best_) or loss < self.best_ - self.tol * self.scale_:
+            self.best_, self.misses_ = loss, 0
+            return
+        self.misses_ += 1
+        if self.misses_ < self.patience:
+            return
+        cooldown = max(1, math.ceil(self.cooldown_share * self.epochs_))
+        if self.epochs_ + cooldown >= self.budget_epochs:
+            return  # the planned schedule ends sooner
+        self.stop_after_ = self.epochs_ + cooldown
+        schedule = dict(net.callbacks_).get("lr_schedule")
+        if isinstance(schedule, LRSchedule):
+            schedule.cool_down(net, cooldown * self.steps_per_epoch)
+
+    def checkpoint_state(self) -> dict:
+        """Where the fit stands, as JSON data, for :mod:`skrnn._checkpoint`."""
+        return {
+            "epochs": self.epochs_,
+            "scale": self.scale_,
+            "best": self.best_ if math.isfinite(self.best_) else None,
+            "misses": self.misses_,
+            "stop_after": self.stop_after_,
+        }
+
+    def restore_checkpoint_state(self, state: dict) -> None:
+        self.epochs_ = state["epochs"]
+        self.scale_ = state["scale"]
+        self.best_ = math.inf if state["best"] is None else state["best"]
+        self.misses_ = state["misses"]
+        self.stop_after_ = state["stop_after"]
 
 
 class RollbackUnfinishedEpoch(Callback):
@@ -154,18 +291,19 @@ class StopOnNonFiniteLoss(Callback):
     _ADVICE = "Lower lr, scale the inputs or targets, or keep gradient clipping (max_grad_norm)."
 
     def on_epoch_begin(self, net, **kwargs):
-        self._validated = False
+        self._checked = False  # whether the weights were checked since the last training step
 
     def on_batch_begin(self, net, training, **kwargs):
         # Before the first validation batch: the last training batch's loss (read late on a
         # GPU) and the weights, so that validation never runs on non-finite weights.
-        if not training and not getattr(self, "_validated", False):
-            self._validated = True
+        if not training and not getattr(self, "_checked", False):
             self._check_loss(net, net.history[-1]["batches"])
             self._check_weights(net)
+            self._checked = True
 
     def on_batch_end(self, net, training, **kwargs):
         if training:
+            self._checked = False
             self._check_loss(net, net.history[-1]["batches"][-2:])
 
     def _check_loss(self, net, batches):
@@ -180,11 +318,20 @@ class StopOnNonFiniteLoss(Callback):
                 return
 
     def on_epoch_end(self, net, **kwargs):
-        self._check_loss(net, net.history[-1]["batches"])
-        self._check_weights(net)
+        if not getattr(self, "_checked", False):  # else nothing has changed since validation
+            self._check_loss(net, net.history[-1]["batches"])
+            self._check_weights(net)
 
     def _check_weights(self, net):
-        for name, parameter in net.module_.named_parameters():
+        named = [(name, p.detach()) for name, p in net.module_.named_parameters()]
+        if not named:
+            return
+        # One reduction over every parameter and one wait for the device: the largest
+        # magnitude of each is NaN or infinite exactly when one of its values is.
+        largest = torch._foreach_norm([p for _, p in named], float("inf"))
+        if bool(torch.isfinite(torch.stack([m.float() for m in largest])).all()):
+            return
+        for name, parameter in named:
             if not torch.isfinite(parameter).all():
                 raise NonFiniteLossError(
                     f"The weights ({name}) became NaN or infinite in epoch {len(net.history)}. "
@@ -285,7 +432,8 @@ class SkrnnNet(NeuralNet):
         ]
         if self.valid_score is not None:
             callbacks.append(("valid_score", ValidScore(*self.valid_score)))
-        callbacks.append(("print_log", PrintLog()))
+        if self.verbose:  # it formats a table every epoch, printed or not
+            callbacks.append(("print_log", PrintLog()))
         return callbacks
 
     def initialize(self):

@@ -101,8 +101,9 @@ _SAFETENSORS_DTYPES = {
     torch.uint8: "U8",
     torch.bool: "BOOL",
 }
-_ITEM_SIZES = {name: torch.empty((), dtype=dtype).element_size()
-               for dtype, name in _SAFETENSORS_DTYPES.items()}
+_ITEM_SIZES = {
+    name: torch.empty((), dtype=dtype).element_size() for dtype, name in _SAFETENSORS_DTYPES.items()
+}
 
 
 def _cell_record(cell) -> dict:
@@ -356,8 +357,7 @@ def _weights_layout(archive, info, source: str) -> dict[str, tuple[str, tuple[in
         end = stop
     if 8 + length + end != info.file_size:
         raise refuse(
-            f"the header describes {8 + length + end} bytes, but the entry holds "
-            f"{info.file_size}"
+            f"the header describes {8 + length + end} bytes, but the entry holds {info.file_size}"
         )
     return layout
 

@@ -293,7 +293,8 @@ class RNNSequenceRecognizer(AugmentMixin, BaseRNNEstimator):
         max_grad_norm=5.0,
         early_stopping=False,
         validation_fraction=0.1,
-        n_iter_no_change=5,
+        n_iter_no_change=10,
+        tol=1e-3,
         augment="auto",
         device="auto",
         precision="float32",
@@ -321,6 +322,7 @@ class RNNSequenceRecognizer(AugmentMixin, BaseRNNEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.augment = augment
         self.device = device
         self.precision = precision

@@ -100,7 +100,8 @@ class RNNImageRegressor(RegressorMixin, AugmentMixin, SequenceReadingMixin, Base
         max_grad_norm=5.0,
         early_stopping=False,
         validation_fraction=0.1,
-        n_iter_no_change=5,
+        n_iter_no_change=10,
+        tol=1e-3,
         loss="mse",
         embedding_dim=None,
         n_tokens=None,
@@ -134,6 +135,7 @@ class RNNImageRegressor(RegressorMixin, AugmentMixin, SequenceReadingMixin, Base
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.loss = loss
         self.embedding_dim = embedding_dim
         self.n_tokens = n_tokens
@@ -236,8 +238,10 @@ class RNNImageRegressor(RegressorMixin, AugmentMixin, SequenceReadingMixin, Base
     def _check_fitted(self) -> None:
         super()._check_fitted()
         n_outputs = self.n_outputs_
-        if not isinstance(n_outputs, numbers.Integral) or isinstance(n_outputs, bool) or (
-            n_outputs < 1 or (self._y_1d is True and n_outputs != 1)
+        if (
+            not isinstance(n_outputs, numbers.Integral)
+            or isinstance(n_outputs, bool)
+            or (n_outputs < 1 or (self._y_1d is True and n_outputs != 1))
         ):
             raise ValueError(
                 f"n_outputs_ should be a positive int (1 for one target per image), got "

@@ -213,7 +213,10 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
     _valid_score = ("valid_iou", _mean_iou_from_logits)
     _module_class = ReSegModel
     # What model files saved before ``conv`` existed hold.
-    _value_before_parameter_existed = {"conv": ()}
+    _value_before_parameter_existed = {
+        **BaseRNNEstimator._value_before_parameter_existed,
+        "conv": (),
+    }
     _base_epochs = 10
     _min_updates = 1200
     _cpu_batch_size = 8
@@ -240,7 +243,8 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         max_grad_norm=5.0,
         early_stopping=False,
         validation_fraction=0.1,
-        n_iter_no_change=5,
+        n_iter_no_change=10,
+        tol=1e-3,
         ignore_label=None,
         class_weight="balanced_sqrt",
         label_smoothing=0.0,
@@ -272,6 +276,7 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.ignore_label = ignore_label
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing

@@ -99,6 +99,25 @@ def test_a_crashed_fit_resumes_to_the_weights_of_an_uninterrupted_one(kind, data
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("crash_epoch", [3, 5])  # while waiting, and while cooling down
+def test_an_auto_fit_that_stops_early_resumes_to_the_same_stop(data, tmp_path, crash_epoch):
+    X, y = data["classifier"]
+    X, y = X[:40], y[:40]
+    # A tol this large counts no epoch after the first as an improvement: 3 epochs of patience
+    # end at epoch 4, and one epoch of cool-down follows.
+    make = lambda **kw: RNNImageClassifier(batch_size=20, tol=0.5, n_iter_no_change=3, **kw)  # noqa: E731
+    path = tmp_path / "fit.ckpt"
+    uninterrupted = make(**TINY).fit(X, y)
+    assert uninterrupted.n_iter_ == 5
+    with pytest.raises(Crash):
+        make(**TINY, checkpoint=path, callbacks=[CrashAt(epoch=crash_epoch, batch=1)]).fit(X, y)
+    resumed = make(**TINY, checkpoint=path).fit(X, y)
+    assert resumed.n_iter_ == 5
+    assert _same_weights(uninterrupted, resumed)
+    assert _losses(resumed) == _losses(uninterrupted)
+    assert not path.exists()
+
+
 def test_a_fit_killed_with_sigkill_resumes_bit_identically(data, tmp_path):
     X, y = data["classifier"]
     np.savez(tmp_path / "data.npz", X=X, y=y)

@@ -1,9 +1,13 @@
 """max_epochs="auto": enough gradient steps for a few large images, the usual epochs for many
 small ones; an int given by the user is used as it is."""
 
+from types import SimpleNamespace
+
 import pytest
+from skorch.callbacks import Callback
 
 from skrnn import RNNImageClassifier, RNNImageGenerator, RNNImageRegressor, RNNSegmenter
+from skrnn._net import StopWhenConverged
 from skrnn.datasets import load_digits_images
 
 
@@ -56,3 +60,90 @@ def test_max_epochs_must_be_a_positive_int_or_auto():
     for bad in (0, "many", 2.5):
         with pytest.raises(ValueError, match="max_epochs"):
             RNNImageClassifier(max_epochs=bad).fit(X[:20], y[:20])
+
+
+class _Losses(Callback):
+    """Replace each epoch's training loss with the next of ``losses`` before the stopping rule
+    reads it, so the rule can be driven along any curve."""
+
+    def __init__(self, losses):
+        self.losses = losses
+
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("train_loss", self.losses[len(net.history) - 1])
+
+
+def _auto_fit(losses, **params):
+    X, y = load_digits_images(return_X_y=True)
+    clf = RNNImageClassifier(
+        hidden_size=4, batch_size=20, random_state=0, callbacks=[_Losses(losses)], **params
+    )
+    return clf.fit(X[:20], y[:20])  # one step an epoch: a budget of 1,000 epochs
+
+
+def test_an_auto_fit_stops_once_its_loss_is_flat_after_a_cool_down():
+    # 20 improving epochs, then flat: the 10 epochs of patience end at epoch 30, and the
+    # cool-down takes a fifth of the 30 epochs trained: 6 more.
+    losses = [2.0 - 0.05 * i for i in range(20)] + [1.05] * 1000
+    clf = _auto_fit(losses)
+    assert clf.n_iter_ == 36
+    schedule = dict(clf.net_.callbacks_)["lr_schedule"]
+    final_lr = clf.net_.optimizer_.param_groups[0]["lr"]
+    assert final_lr == pytest.approx(schedule.final_lr_)  # annealed to the schedule's end
+    assert schedule.total_steps == 1000  # the budget stays the schedule's plan
+
+
+def test_small_improvements_do_not_keep_an_auto_fit_going():
+    # Improvements of a tenth of tol (relative to the first epoch's loss) do not count.
+    losses = [2.0] + [1.0 - 1e-4 * i for i in range(1000)]
+    assert _auto_fit(losses).n_iter_ == 2 + 10 + 3
+    assert _auto_fit(losses, tol=1e-5).n_iter_ == 1000  # but they do under a smaller tol
+
+
+def test_tol_none_and_an_int_max_epochs_train_their_whole_length():
+    flat = [1.0] * 1000
+    assert _auto_fit(flat, tol=None).n_iter_ == 1000
+    assert _auto_fit(flat, max_epochs=40).n_iter_ == 40
+    assert _auto_fit(flat, n_iter_no_change=3).n_iter_ == 4 + 1
+
+
+def test_early_stopping_decides_by_the_validation_loss_alone():
+    clf = RNNImageClassifier(early_stopping=True)
+    callbacks = dict(clf._training_setup(200, 0, partial=False)["callbacks"])
+    assert "early_stopping" in callbacks and "converged" not in callbacks
+
+
+def test_an_auto_fit_warms_up_over_its_base_epochs_not_over_its_budget():
+    setup = RNNImageClassifier(batch_size=20)._training_setup(20, 0, partial=False)
+    schedule = dict(setup["callbacks"])["lr_schedule"]
+    assert (schedule.total_steps, schedule.warmup_steps) == (1000, 9)  # 30 % of 30 epochs
+    setup = RNNImageClassifier(batch_size=20, tol=None)._training_setup(20, 0, partial=False)
+    assert dict(setup["callbacks"])["lr_schedule"].warmup_steps is None  # 30 % of 1000
+
+
+def _epochs_until_stop(patience, budget_epochs):
+    """The epochs a StopWhenConverged lets a flat loss train (None: the whole budget)."""
+    stop = StopWhenConverged(1e-3, patience, steps_per_epoch=1, budget_epochs=budget_epochs)
+    net = SimpleNamespace(history=[], callbacks_=[])
+    stop.on_train_begin(net)
+    for epoch in range(1, budget_epochs + 1):
+        net.history.append({"train_loss": 1.0})
+        try:
+            stop.on_epoch_end(net)
+        except KeyboardInterrupt:  # how a callback ends a skorch fit
+            return epoch
+    return None
+
+
+def test_a_cool_down_that_would_outlast_the_budget_is_not_started():
+    assert _epochs_until_stop(patience=2, budget_epochs=10) == 4  # waits 2, cools down 1
+    assert _epochs_until_stop(patience=5, budget_epochs=10) == 8  # waits 5, cools down 2
+    # Patience runs out at epoch 9, and 2 epochs of cool-down would pass the budget of 10.
+    assert _epochs_until_stop(patience=8, budget_epochs=10) is None
+
+
+def test_a_default_fit_on_30_digits_stops_long_before_its_budget():
+    X, y = load_digits_images(return_X_y=True)
+    clf = RNNImageClassifier(random_state=0, n_threads=1).fit(X[:30], y[:30])
+    assert 30 <= clf.n_iter_ <= 250  # its budget is 1,000 epochs of one step
+    assert clf.score(X[1000:1300], y[1000:1300]) > 0.6
