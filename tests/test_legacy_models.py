@@ -23,6 +23,7 @@ def expected():
 def test_legacy_classifier_predicts_as_saved(expected):
     clf = skrnn.load(DATA / "legacy_classifier.skrnn", device="cpu")
     assert isinstance(clf, skrnn.RNNImageClassifier)
+    assert clf.tol is None  # saved before tol existed: "auto" trained its whole budget
     np.testing.assert_allclose(clf.predict_proba(expected["digits"]),
                                expected["classifier_proba"], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(clf.predict(expected["digits"]), expected["classifier_labels"])
@@ -39,6 +40,7 @@ def test_legacy_segmenter_predicts_as_saved(expected):
     seg = skrnn.load(DATA / "legacy_segmenter.skrnn", device="cpu")
     assert isinstance(seg, skrnn.RNNSegmenter)
     assert seg.conv == ()  # saved before the parameter existed: no local convolutions
+    assert seg.tol is None
     np.testing.assert_allclose(seg.predict_proba(expected["shapes"]),
                                expected["segmenter_proba"], rtol=1e-5, atol=1e-6)
 
