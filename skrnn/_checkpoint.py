@@ -37,6 +37,7 @@ from skorch.history import History
 from ._data import read_rows
 from ._json import decode, dumps, encode, loads
 from ._net import LRSchedule, StopWhenConverged
+from ._resizing import CoarseToFine
 from ._utils import write_atomically
 from .exceptions import ModelFileError
 
@@ -48,7 +49,11 @@ TENSORS_ENTRY = "tensors.safetensors"
 _NOT_IDENTITY = frozenset({"checkpoint", "verbose", "n_threads", "device", "callbacks"})
 # skrnn's callbacks whose state a resumed fit restores, by their names in the net: each has
 # checkpoint_state() (JSON data) and restore_checkpoint_state(state).
-_STATEFUL_CALLBACKS = {"lr_schedule": LRSchedule, "converged": StopWhenConverged}
+_STATEFUL_CALLBACKS = {
+    "lr_schedule": LRSchedule,
+    "converged": StopWhenConverged,
+    "coarse_to_fine": CoarseToFine,
+}
 # Rows hashed at a time, so a memory-mapped data set is read in pieces.
 _DIGEST_ROWS = 4096
 

@@ -173,16 +173,26 @@ class StopWhenConverged(Callback):
         The epochs the fit may train at most.
     cooldown_share : float
         The cool-down's length, as a share of the epochs trained when it starts.
+    first_epoch : int
+        The epochs it leaves out before it starts to compare (those of another loss, such as
+        the downscaled epochs of :class:`skrnn._resizing.CoarseToFine`).
     """
 
     def __init__(
-        self, tol, patience, steps_per_epoch, budget_epochs, cooldown_share=COOLDOWN_SHARE
+        self,
+        tol,
+        patience,
+        steps_per_epoch,
+        budget_epochs,
+        cooldown_share=COOLDOWN_SHARE,
+        first_epoch=0,
     ):
         self.tol = tol
         self.patience = patience
         self.steps_per_epoch = steps_per_epoch
         self.budget_epochs = budget_epochs
         self.cooldown_share = cooldown_share
+        self.first_epoch = first_epoch
 
     def on_train_begin(self, net, **kwargs):
         self.epochs_ = 0  # epochs of this training call
@@ -196,6 +206,8 @@ class StopWhenConverged(Callback):
         if self.stop_after_ is not None:
             if self.epochs_ >= self.stop_after_:
                 raise KeyboardInterrupt  # skorch's way to end a fit from a callback
+            return
+        if self.epochs_ <= self.first_epoch:  # e.g. downscaled epochs, whose loss differs
             return
         loss = float(net.history[-1]["train_loss"])
         if self.scale_ is None:

@@ -11,11 +11,12 @@ from numpy.typing import ArrayLike
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._augment import AugmentMixin
-from ._base import BaseRNNEstimator
+from ._base import MAX_AUTO_EPOCHS, BaseRNNEstimator
 from ._data import channel_statistics
 from ._docs import fill_parameter_docs
 from ._labels import LabelledTargetsMixin
 from ._renet import ReSegModel
+from ._resizing import CoarseToFine, Downscaled, coarse_epochs
 from ._validation import (
     check_head,
     check_images,
@@ -25,6 +26,10 @@ from ._validation import (
 )
 from .metrics import mean_iou
 
+# progressive_resizing="auto": photos at least this many pixels high and wide train this share of
+# their epochs at half size.
+AUTO_RESIZING_SIDE = 64
+AUTO_COARSE_SHARE = 0.75
 # The encoded label of ignored pixels in the training targets (encoded classes are >= 0).
 _IGNORED = -1
 
@@ -113,6 +118,18 @@ the pixel values alone.""",
         """Hold out ``validation_fraction`` of the training images, stop when the validation
 loss has not improved for ``n_iter_no_change`` epochs, and restore the weights of the best
 epoch. The history then also records the validation mean IoU, ``valid_iou``.""",
+    ),
+    progressive_resizing=(
+        '"auto", bool or float',
+        """Train the first epochs of a fit on images scaled down to half their height and
+width (masks with them), then the rest at full size: a step at half size costs about a sixth
+as much, and the network learns most of what it will from them. A float is the share of the
+epochs at half size; True is 0.75; ``"auto"`` is 0.75 for images at least 64 pixels high and
+wide and False for smaller ones. On CamVid's 367 road photos (180x240), 20 of 27 epochs at
+half size reached a validation mean IoU of 0.557 in 473 s on two cores, where 27 at full size
+reached 0.512 in 1,202 s and 11 at full size (the same time) 0.403. With
+``max_epochs="auto"`` the training loss decides when to stop only from the first full-size
+epoch on. Predictions always run at full size.""",
     ),
     ignore_label=(
         "int or None",
@@ -209,6 +226,11 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         "ignore_label": [numbers.Integral, None],
         "class_weight": LabelledTargetsMixin._class_weight_constraint,
         "label_smoothing": [Interval(numbers.Real, 0, 1, closed="left")],
+        "progressive_resizing": [
+            StrOptions({"auto"}),
+            "boolean",
+            Interval(numbers.Real, 0, 1, closed="left"),
+        ],
     }
     _valid_score = ("valid_iou", _mean_iou_from_logits)
     _module_class = ReSegModel
@@ -216,6 +238,7 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
     _value_before_parameter_existed = {
         **BaseRNNEstimator._value_before_parameter_existed,
         "conv": (),
+        "progressive_resizing": False,
     }
     _base_epochs = 10
     _min_updates = 1200
@@ -249,6 +272,7 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         class_weight="balanced_sqrt",
         label_smoothing=0.0,
         augment=False,
+        progressive_resizing="auto",
         device="auto",
         precision="float32",
         n_threads=None,
@@ -281,6 +305,7 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
         self.augment = augment
+        self.progressive_resizing = progressive_resizing
         self.device = device
         self.precision = precision
         self.n_threads = n_threads
@@ -424,6 +449,40 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         super()._check_params()
         check_head(self.head)
         check_head(self.conv, "conv")
+
+    def _coarse_share(self) -> float:
+        """The share of a fit's epochs trained at half size (``progressive_resizing``)."""
+        setting = self.progressive_resizing
+        if setting == "auto":
+            return AUTO_COARSE_SHARE if min(self.image_shape_[:2]) >= AUTO_RESIZING_SIDE else 0.0
+        if setting is True:
+            return AUTO_COARSE_SHARE
+        return float(setting)  # False is 0.0
+
+    def _expected_auto_epochs(self) -> int:
+        """The whole budget: a thousand steps on large photos are all a segmenter gets, and
+        they train to the budget's end, so the warm-up spans 30 % of it as before the budget
+        could stop early (on CamVid's 367 photos, a warm-up over 30 % of the 10 base epochs
+        instead of the 27 of the budget gave a validation mean IoU of 0.507 against 0.557)."""
+        return MAX_AUTO_EPOCHS
+
+    def _augmenter(self):
+        augment = super()._augmenter()
+        if self._coarse_share() > 0:
+            return Downscaled(augment)
+        return augment
+
+    def _training_setup(self, n_train: int, seed: int, *, partial: bool) -> dict:
+        setup = super()._training_setup(n_train, seed, partial=partial)
+        coarse = 0 if partial else coarse_epochs(self._coarse_share(), setup["epochs"])
+        if coarse:
+            callbacks = setup["callbacks"]
+            for entry in callbacks:
+                if isinstance(entry, tuple) and entry[0] == "converged":
+                    entry[1].first_epoch = coarse  # the loss of full-size images only
+            # Before the user's callbacks, which then see each epoch at its size.
+            callbacks.insert(2, ("coarse_to_fine", CoarseToFine(coarse)))
+        return setup
 
     def _check_X(self, X, *, reset):
         shape = getattr(X, "shape", None)

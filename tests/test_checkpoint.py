@@ -118,6 +118,21 @@ def test_an_auto_fit_that_stops_early_resumes_to_the_same_stop(data, tmp_path, c
     assert not path.exists()
 
 
+@pytest.mark.parametrize("crash_epoch", [2, 3])  # at half size, and the first at full size
+def test_a_progressively_resized_fit_resumes_at_the_size_it_stopped(data, tmp_path, crash_epoch):
+    X, y = data["segmenter"]
+    make = lambda **kw: RNNSegmenter(  # noqa: E731
+        max_epochs=4, conv=(4,), batch_size=8, progressive_resizing=0.5, **kw
+    )
+    path = tmp_path / "fit.ckpt"
+    uninterrupted = make(**TINY).fit(X, y)
+    with pytest.raises(Crash):
+        make(**TINY, checkpoint=path, callbacks=[CrashAt(epoch=crash_epoch, batch=1)]).fit(X, y)
+    resumed = make(**TINY, checkpoint=path).fit(X, y)
+    assert _same_weights(uninterrupted, resumed)
+    assert _losses(resumed) == _losses(uninterrupted)
+
+
 def test_a_fit_killed_with_sigkill_resumes_bit_identically(data, tmp_path):
     X, y = data["classifier"]
     np.savez(tmp_path / "data.npz", X=X, y=y)

@@ -41,6 +41,7 @@ def test_legacy_segmenter_predicts_as_saved(expected):
     assert isinstance(seg, skrnn.RNNSegmenter)
     assert seg.conv == ()  # saved before the parameter existed: no local convolutions
     assert seg.tol is None
+    assert seg.progressive_resizing is False  # trained at full size throughout
     np.testing.assert_allclose(seg.predict_proba(expected["shapes"]),
                                expected["segmenter_proba"], rtol=1e-5, atol=1e-6)
 

@@ -147,3 +147,14 @@ def test_a_default_fit_on_30_digits_stops_long_before_its_budget():
     clf = RNNImageClassifier(random_state=0, n_threads=1).fit(X[:30], y[:30])
     assert 30 <= clf.n_iter_ <= 250  # its budget is 1,000 epochs of one step
     assert clf.score(X[1000:1300], y[1000:1300]) > 0.6
+
+
+def test_the_segmenter_warms_up_over_its_whole_budget():
+    # 20 photos: 3 steps an epoch, a budget of 400 epochs; photos train to the budget's end.
+    segmenter = RNNSegmenter(device="cpu")
+    segmenter.image_shape_ = (180, 240, 3)  # as fit learns it
+    callbacks = dict(segmenter._training_setup(20, 0, partial=False)["callbacks"])
+    schedule = callbacks["lr_schedule"]
+    assert (schedule.total_steps, schedule.warmup_steps) == (1200, 360)
+    # 300 of the 400 epochs at half size; the training loss counts from the 301st on.
+    assert callbacks["coarse_to_fine"].coarse_epochs == callbacks["converged"].first_epoch == 300
