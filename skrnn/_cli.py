@@ -26,6 +26,9 @@ DATA_HELP = (
     "--images and --masks"
 )
 
+# skrnn cv --halving: the last round's epochs unless --param max_epochs says otherwise.
+HALVING_MAX_EPOCHS = 30
+
 
 class UsageError(Exception):
     """A mistake in the command's arguments or input files: reported in one line, status 2."""
@@ -474,7 +477,14 @@ def _cv(args) -> int:
     from sklearn.model_selection import KFold, ParameterGrid, StratifiedKFold
     from sklearn.utils import _safe_indexing
 
-    from ._search import best_index, cell_grid, format_results, grid_search, search_results
+    from ._search import (
+        best_index,
+        cell_grid,
+        format_results,
+        grid_search,
+        halving_search,
+        search_results,
+    )
     from .metrics import character_error_rate_scorer, mean_iou_scorer, sequence_accuracy_scorer
 
     if args.folds < 2:
@@ -482,6 +492,23 @@ def _cv(args) -> int:
     params = parse_params(args.param)
     if "cell" in params:
         raise UsageError("choose cells with --cells, not --param cell=...")
+    if args.halving:
+        epochs = params.pop("max_epochs", [HALVING_MAX_EPOCHS])
+        if len(epochs) != 1:
+            raise UsageError(
+                "--halving chooses the epochs of each round itself: give max_epochs one value, "
+                f"the last round's epochs (e.g. --param max_epochs=30), not {len(epochs)}."
+            )
+        halving_epochs = epochs[0]
+        if (
+            not isinstance(halving_epochs, int)
+            or isinstance(halving_epochs, bool)
+            or halving_epochs < 1
+        ):
+            raise UsageError(
+                f"--halving needs max_epochs to be a positive whole number of epochs, got "
+                f"{halving_epochs!r}."
+            )
     json_path = _output_file(args.json, "--json") if args.json else None
     X, y, task, _ = load_data(
         args.data, image_size=args.image_size, color_mode=args.color_mode, **_data_options(args)
@@ -493,6 +520,9 @@ def _cv(args) -> int:
         splitter = KFold(args.folds, shuffle=True, random_state=args.random_state)
         # The table's header then reads "mean IoU": the mean over the folds of their mean IoU.
         scoring, score_name, column = mean_iou_scorer, "mean IoU", "IoU"
+    elif task == "recognition" and args.halving:  # a halving search ranks by one metric
+        splitter = KFold(args.folds, shuffle=True, random_state=args.random_state)
+        scoring, score_name, column = sequence_accuracy_scorer, "sequence accuracy", "seq_accuracy"
     elif task == "recognition":
         splitter = KFold(args.folds, shuffle=True, random_state=args.random_state)
         # Ranked by the share of lines read exactly; the table shows the error rate beside it.
@@ -517,14 +547,31 @@ def _cv(args) -> int:
         )
     if not args.quiet:
         print(f"{_data_name(args)}: {_describe(X)}, {task}, scored by {score_name}.")
-    search = grid_search(
-        estimator,
-        param_grid,
-        cv=folds,
-        scoring=scoring,
-        n_jobs=args.n_jobs,
-        verbose=0 if args.quiet else 1,
-    )
+    if args.halving:
+        search = halving_search(
+            estimator,
+            param_grid,
+            cv=folds,
+            max_epochs=halving_epochs,
+            factor=args.factor,
+            scoring=scoring,
+            n_jobs=args.n_jobs,
+        )
+        if not args.quiet:
+            print(
+                f"Successive halving over {len(ParameterGrid(param_grid))} candidates: each "
+                f"round keeps a {args.factor}th of them with {args.factor} times the epochs, "
+                f"up to {halving_epochs}."
+            )
+    else:
+        search = grid_search(
+            estimator,
+            param_grid,
+            cv=folds,
+            scoring=scoring,
+            n_jobs=args.n_jobs,
+            verbose=0 if args.quiet else 1,
+        )
     _fit(search, X, y)
     print("\n" + format_results(search, score_name=column))
     if args.json:
@@ -749,6 +796,18 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _halving_factor(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of at least 2 (each round keeps 1/FACTOR), got {text!r}"
+        )
+    return value
+
+
 def _n_jobs(text: str) -> int:
     try:
         value = int(text)
@@ -904,6 +963,19 @@ def build_parser() -> argparse.ArgumentParser:
         help=PARAM_HELP + "; several values make a grid",
     )
     cv.add_argument("--n-jobs", type=_n_jobs, default=None, help="parallel fits (default: 1)")
+    cv.add_argument(
+        "--halving",
+        action="store_true",
+        help="successive halving over the epochs (scikit-learn's HalvingGridSearchCV with "
+        f"resource='max_epochs'): short fits of every setting, the best go on longer, up to "
+        f"max_epochs (default: {HALVING_MAX_EPOCHS})",
+    )
+    cv.add_argument(
+        "--factor",
+        type=_halving_factor,
+        default=3,
+        help="with --halving: each round keeps 1/FACTOR of the settings (default: 3)",
+    )
     cv.add_argument("--random-state", type=_seed, default=0, help="seed (default: 0)")
     cv.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     _add_data_options(cv)

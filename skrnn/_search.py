@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["best_index", "cell_grid", "format_results", "grid_search", "search_results"]
+__all__ = [
+    "best_index",
+    "cell_grid",
+    "format_results",
+    "grid_search",
+    "halving_search",
+    "search_results",
+]
 
 
 def cell_grid(cells, params=None) -> list[dict[str, list]]:
@@ -90,6 +97,84 @@ def grid_search(estimator, param_grid, *, cv, scoring=None, n_jobs=None, verbose
     )
 
 
+def halving_search(
+    estimator, param_grid, *, cv, max_epochs, factor=3, scoring=None, n_jobs=None, verbose=0
+):
+    """A successive-halving search whose resource is the epochs: every setting trains a few
+    epochs, the best third (``1 / factor``) goes on with ``factor`` times as many, and so on,
+    until the last round trains ``max_epochs``.
+
+    This is scikit-learn's :class:`~sklearn.model_selection.HalvingGridSearchCV` with
+    ``resource="max_epochs"`` and ``max_resources=max_epochs``, the fewest epochs chosen so
+    that the last round has the most (``min_resources="exhaust"``), raising the first error
+    of a fit and without refitting the best setting, as :func:`grid_search`. Each round
+    trains its settings afresh, each with a learning-rate schedule over its own epochs.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The estimator whose settings are compared; any skrnn estimator (all take an int
+        ``max_epochs``).
+    param_grid : dict or list of dict
+        The settings, without ``max_epochs`` (see :func:`cell_grid`).
+    cv : cross-validation generator
+        The splitter.
+    max_epochs : int
+        The epochs of the last round.
+    factor : int, default=3
+        How many times fewer settings each round keeps, and how many times more epochs it
+        gives them.
+    scoring : str, callable or None, default=None
+        How a fold is scored (one metric); None uses the estimator's ``score``.
+    n_jobs : int or None, default=None
+        Fits run in parallel; None means 1 and -1 all cores.
+    verbose : int, default=0
+        1 prints each round's candidates and resources.
+
+    Returns
+    -------
+    search : HalvingGridSearchCV
+        Not fitted yet.
+
+    Raises
+    ------
+    ValueError
+        If ``param_grid`` sets ``max_epochs``, the resource the search chooses itself.
+
+    Examples
+    --------
+    >>> from skrnn import RNNImageClassifier
+    >>> from skrnn._search import cell_grid, halving_search
+    >>> search = halving_search(RNNImageClassifier(), cell_grid(["rnn", "gru"]), cv=3,
+    ...                         max_epochs=30)
+    >>> search.resource, search.max_resources, search.refit
+    ('max_epochs', 30, False)
+    """
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import HalvingGridSearchCV
+
+    grids = param_grid if isinstance(param_grid, list) else [param_grid]
+    if any("max_epochs" in grid for grid in grids):
+        raise ValueError(
+            "A halving search chooses max_epochs itself (its resource): leave it out of the "
+            "grid and give the last round's epochs as max_epochs."
+        )
+    return HalvingGridSearchCV(
+        estimator,
+        param_grid,
+        factor=factor,
+        resource="max_epochs",
+        max_resources=int(max_epochs),
+        min_resources="exhaust",
+        scoring=scoring,
+        n_jobs=n_jobs,
+        refit=False,
+        cv=cv,
+        verbose=verbose,
+        error_score="raise",
+    )
+
+
 def _metrics(search) -> list[tuple[str, int]]:
     """``(name, sign)`` of each metric of a search, the one that ranks first: ``("score", 1)``
     for one metric; with a dict of scorers, their names, and -1 for a scorer of a negated
@@ -110,8 +195,12 @@ def best_index(search) -> int:
     Returns
     -------
     index : int
-        The first setting ranked 1 in ``cv_results_``.
+        The search's own ``best_index_`` where it has one (a halving search's best setting
+        is among those of its last round), else the first setting ranked 1 in
+        ``cv_results_``.
     """
+    if hasattr(search, "best_index_"):
+        return int(search.best_index_)
     return int(np.argmin(search.cv_results_[f"rank_test_{_metrics(search)[0][0]}"]))
 
 

@@ -41,6 +41,15 @@ def digits():
     return X[:400], y[:400]
 
 
+@pytest.fixture(scope="module")
+def digits_npz(tmp_path_factory):
+    """90 digits of 3 classes as an .npz file, the command line's data."""
+    X, y = load_digits_images(n_class=3, return_X_y=True)
+    path = tmp_path_factory.mktemp("data") / "digits.npz"
+    np.savez(path, X=X[:90], y=y[:90])
+    return path
+
+
 @pytest.fixture(scope="session")
 def digits_split():
     X, y = load_digits_images(return_X_y=True)

@@ -6,17 +6,9 @@ import pytest
 
 import skrnn
 from skrnn._cli import main, parse_params
-from skrnn.datasets import load_digits_images, make_shapes
+from skrnn.datasets import make_shapes
 
 TINY = ["--param", "hidden_size=4", "--param", "max_epochs=1", "--param", "batch_size=64"]
-
-
-@pytest.fixture(scope="module")
-def digits_npz(tmp_path_factory):
-    X, y = load_digits_images(n_class=3, return_X_y=True)
-    path = tmp_path_factory.mktemp("data") / "digits.npz"
-    np.savez(path, X=X[:90], y=y[:90])
-    return path
 
 
 @pytest.fixture(scope="module")
