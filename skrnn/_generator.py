@@ -30,17 +30,23 @@ MAX_INFERRED_LEVELS = 4096
 _LEVEL_TOLERANCE = 1e-6
 
 
-def _value_summary(images) -> tuple[float, float, bool]:
-    """Smallest and largest value of ``images`` and whether all are integers, in slices."""
-    low, high, integral = np.inf, -np.inf, True
+def _value_summary(images) -> tuple[float, float, bool, bool]:
+    """Smallest and largest value of ``images``, whether all are integers and whether they
+    take only those two values (binary images), read in slices."""
+    low, high, integral, two_valued = np.inf, -np.inf, True, True
     step = max(1, (1 << 22) // max(1, int(np.prod(images.shape[1:]))))
     for start in range(0, len(images), step):
         chunk = np.asarray(images[start : start + step])
-        low = min(low, float(chunk.min()))
-        high = max(high, float(chunk.max()))
+        chunk_low, chunk_high = float(chunk.min()), float(chunk.max())
+        if two_valued:  # every value so far is low or high: is it still?
+            values = {v for v in (low, high, chunk_low, chunk_high) if np.isfinite(v)}
+            two_valued = len(values) <= 2 and bool(
+                np.all((chunk == chunk_low) | (chunk == chunk_high))
+            )
+        low, high = min(low, chunk_low), max(high, chunk_high)
         if integral and chunk.dtype.kind == "f":
             integral = bool(np.all(np.mod(chunk, 1) == 0))
-    return low, high, integral
+    return low, high, integral, two_valued
 
 
 @fill_parameter_docs(
@@ -91,12 +97,15 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
     distribution over images, so :meth:`score_samples` gives exact log-likelihoods and
     :meth:`sample` draws new images. With labels in :meth:`fit` the model is class-conditional.
 
-    Pixel values are modelled as ``n_levels`` discrete levels. Integer images use their own
-    values: ``uint8`` images have 256 levels, other integer-valued images (such as the 0-16
-    digits of :func:`skrnn.datasets.load_digits_images`) the integers from ``min(0, X.min())``
-    to ``X.max()``. With ``n_levels`` given, or for non-integer values, the levels are
-    ``n_levels`` evenly spaced values across that range (256 by default) and every value is
-    quantised to the nearest one.
+    Pixel values are modelled as ``n_levels`` discrete levels. Binary images (boolean, or any
+    dtype with only two distinct values, such as the 0/1 ``uint8`` images of binarized MNIST or
+    0/255 masks) have those two levels: each value is a Bernoulli draw given the values
+    before it (the softmax over two levels is the logistic of their difference). Other integer
+    images use their own values: ``uint8`` images have 256 levels, other integer-valued images
+    (such as the 0-16 digits of :func:`skrnn.datasets.load_digits_images`) the integers from
+    ``min(0, X.min())`` to ``X.max()``. With ``n_levels`` given, or for non-integer values,
+    the levels are ``n_levels`` evenly spaced values across that range (256 by default) and
+    every value is quantised to the nearest one.
 
     The defaults (an LSTM of 256 units, dropout 0.4, 30 epochs) reach a test negative
     log-likelihood of about 75 nats per image on an 80/20 split of the bundled digits, 30 %
@@ -397,16 +406,18 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
     def _fit_levels(self, images):
         dtype = images.dtype
         if dtype == np.bool_:
-            low, high, integral = 0.0, 1.0, True
-        elif dtype == np.uint8:
-            low, high, integral = 0.0, 255.0, True
+            low, high, integral, binary = 0.0, 1.0, True, True
         else:
-            low, high, integral = _value_summary(images)
-            if integral:
+            low, high, integral, binary = _value_summary(images)
+            if dtype == np.uint8 and not binary:
+                low, high = 0.0, 255.0
+            elif integral and not binary:
                 low = min(low, 0.0)
         high = max(high, low + 1.0)  # constant images still get two levels
         if self.n_levels is not None:
             n_levels = int(self.n_levels)
+        elif binary:  # two values, whatever they are: one Bernoulli per value
+            n_levels = 2
         elif not integral:
             n_levels = 256
         else:
@@ -419,7 +430,9 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
                 )
         self.levels_ = np.linspace(low, high, n_levels)
         self.n_levels_ = n_levels
-        self._exact_levels = integral and n_levels == int(high - low) + 1
+        self._exact_levels = (integral and n_levels == int(high - low) + 1) or (
+            binary and n_levels == 2
+        )
         integer_levels = bool(np.all(np.mod(self.levels_, 1) == 0))
         self._sample_dtype = dtype if dtype.kind in "biu" and integer_levels else np.float64
 
@@ -579,10 +592,13 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
             )
         integral = bool(np.all(np.mod(levels, 1) == 0))
         if not isinstance(self._exact_levels, bool) or (
-            self._exact_levels and not (integral and levels[-1] - levels[0] == n_levels - 1)
+            self._exact_levels
+            and not (integral and levels[-1] - levels[0] == n_levels - 1)
+            and n_levels != 2
         ):
             raise ValueError(
-                f"_exact_levels should be True only for levels that are consecutive integers, "
+                f"_exact_levels should be True only for two levels or levels that are "
+                f"consecutive integers, "
                 f"got {self._exact_levels!r:.40}."
             )
         try:

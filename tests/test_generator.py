@@ -10,6 +10,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import cross_val_score
 from torch import nn
 
+import skrnn
 from skrnn import RNNImageGenerator
 from skrnn.cells import TorchRecurrent, get_cell, register_cell
 from skrnn.datasets import load_digits_images
@@ -62,6 +63,35 @@ def test_uint8_images_have_256_levels():
     assert gen.n_levels_ == 256
     samples = gen.sample(3, random_state=0)
     assert samples.dtype == np.uint8
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda b: b.astype(np.uint8),  # binarized MNIST's 0/1 uint8
+        lambda b: b.astype(bool),
+        lambda b: (b * 255).astype(np.uint8),  # masks saved as 0/255
+        lambda b: b * 2.0 - 1.0,  # -1/+1 floats
+    ],
+    ids=["uint8 0/1", "bool", "uint8 0/255", "float -1/1"],
+)
+def test_binary_images_have_two_levels_whatever_their_values(make, tmp_path):
+    X = make(random_binary_images(40, (3, 3)))
+    gen = tiny_generator(max_epochs=1).fit(X)
+    assert gen.n_levels_ == 2
+    np.testing.assert_array_equal(gen.levels_, [X.min(), X.max()])
+    samples = gen.sample(20, random_state=0)
+    assert samples.dtype == (X.dtype if X.dtype.kind in "biu" else np.float64)
+    assert set(np.unique(samples)) <= {X.min(), X.max()}
+    path = tmp_path / "binary.skrnn"
+    gen.save(path)
+    loaded = skrnn.load(path)
+    assert loaded.n_levels_ == 2
+    np.testing.assert_array_equal(loaded.score_samples(X[:5]), gen.score_samples(X[:5]))
+    between = X[:1].astype(np.float64)
+    between[0, 0, 0] = (float(X.min()) + float(X.max())) / 2
+    with pytest.raises(ValueError, match="not among the 2 levels"):
+        gen.score_samples(between)
 
 
 def test_given_n_levels_quantises_values(few_digits):
