@@ -492,6 +492,8 @@ def _cv(args) -> int:
     params = parse_params(args.param)
     if "cell" in params:
         raise UsageError("choose cells with --cells, not --param cell=...")
+    if args.factor is not None and not args.halving:
+        raise UsageError("--factor is a setting of --halving; add --halving, or leave it out.")
     if args.halving:
         epochs = params.pop("max_epochs", [HALVING_MAX_EPOCHS])
         if len(epochs) != 1:
@@ -553,15 +555,16 @@ def _cv(args) -> int:
             param_grid,
             cv=folds,
             max_epochs=halving_epochs,
-            factor=args.factor,
+            factor=args.factor or 3,
             scoring=scoring,
             n_jobs=args.n_jobs,
+            verbose=0 if args.quiet else 1,
         )
         if not args.quiet:
             print(
                 f"Successive halving over {len(ParameterGrid(param_grid))} candidates: each "
-                f"round keeps a {args.factor}th of them with {args.factor} times the epochs, "
-                f"up to {halving_epochs}."
+                f"round keeps the best 1/{args.factor or 3} of them and gives them "
+                f"{args.factor or 3} times the epochs, up to {halving_epochs}."
             )
     else:
         search = grid_search(
@@ -787,25 +790,26 @@ def _image_size(text: str) -> tuple[int, int]:
 
 
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
+    if _whole_number(text, 1) is None:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+    return int(text)
 
 
 def _halving_factor(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 2:
+    if _whole_number(text, 2) is None:
         raise argparse.ArgumentTypeError(
             f"expected a whole number of at least 2 (each round keeps 1/FACTOR), got {text!r}"
         )
-    return value
+    return int(text)
+
+
+def _whole_number(text: str, least: int) -> int | None:
+    """``text`` as an int of at least ``least``, or None."""
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if value >= least else None
 
 
 def _n_jobs(text: str) -> int:
@@ -973,7 +977,7 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument(
         "--factor",
         type=_halving_factor,
-        default=3,
+        default=None,
         help="with --halving: each round keeps 1/FACTOR of the settings (default: 3)",
     )
     cv.add_argument("--random-state", type=_seed, default=0, help="seed (default: 0)")

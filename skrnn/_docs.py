@@ -62,9 +62,7 @@ straight in.""",
         """Passes over the training data. ``"auto"`` is a budget of at least {base_epochs}
 epochs, and more on small data: enough epochs for {min_updates} gradient steps (at most 1000
 epochs), so that 20 large images may train as long as thousands of small ones; the fit ends
-sooner once the training loss has stopped improving (see ``tol``), and the learning rate warms
-up over the first 30 % of {base_epochs} epochs rather than of the budget. An int is used as it
-is.""",
+sooner once the training loss has stopped improving (see ``tol``). An int is used as it is.""",
     ),
     "batch_size": (
         'int or "auto"',
@@ -115,8 +113,9 @@ stopping, of the training loss (see ``tol``).""",
 budget once it has converged, as ``MLPClassifier``'s ``tol`` and ``n_iter_no_change`` end it:
 when for ``n_iter_no_change`` epochs in a row the training loss has not fallen below the best
 epoch's by more than ``tol`` times the first epoch's loss (its scale, whatever the units), the
-learning rate anneals to its final value over a fifth of the epochs trained so far, and the fit
-stops. None trains the whole budget. An int ``max_epochs`` always trains that many epochs.""",
+learning rate anneals to its final value over a fifth of the epochs trained so far (at once
+with ``lr_schedule="constant"``), and the fit stops. None trains the whole budget. An int
+``max_epochs`` always trains that many epochs.""",
     ),
     "class_weight": (
         'dict, "balanced", "balanced_sqrt" or None',

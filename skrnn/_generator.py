@@ -534,12 +534,14 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         """The base rule, times ``orderings / 2`` for ``"auto"``: every epoch reads each image
         in one of the orderings, which all have to be learnt."""
         epochs = super()._epochs(n_fit)
-        if self.max_epochs == "auto":
-            epochs = min(epochs * max(1, self.orderings // 2), MAX_AUTO_EPOCHS)
-        return epochs
+        return self._for_every_ordering(epochs) if self.max_epochs == "auto" else epochs
 
     def _expected_auto_epochs(self) -> int:
-        return min(super()._expected_auto_epochs() * max(1, self.orderings // 2), MAX_AUTO_EPOCHS)
+        return self._for_every_ordering(super()._expected_auto_epochs())
+
+    def _for_every_ordering(self, epochs: int) -> int:
+        """``epochs`` times ``orderings / 2``, at most ``MAX_AUTO_EPOCHS``."""
+        return min(epochs * max(1, self.orderings // 2), MAX_AUTO_EPOCHS)
 
     def _check_X(self, X, *, reset):
         return check_images(self, X, reset=reset, image_shape=check_image_shape(self.image_shape))

@@ -159,7 +159,8 @@ class StopWhenConverged(Callback):
     so far (at least one epoch), and the fit stops at its end: training stopped at a high
     learning rate would keep the noise of its last steps. A cool-down that would not end
     before ``budget_epochs`` is not started, as the planned schedule anneals and ends the fit
-    by then anyway.
+    by then anyway; without a schedule (a constant learning rate) the fit stops at once. The
+    fit ends after every callback has seen its last epoch end (:meth:`SkrnnNet.notify`).
 
     Parameters
     ----------
@@ -205,7 +206,7 @@ class StopWhenConverged(Callback):
         self.epochs_ += 1
         if self.stop_after_ is not None:
             if self.epochs_ >= self.stop_after_:
-                raise KeyboardInterrupt  # skorch's way to end a fit from a callback
+                net.stop_after_epoch_ = True  # once every callback has seen the epoch end
             return
         if self.epochs_ <= self.first_epoch:  # e.g. downscaled epochs, whose loss differs
             return
@@ -221,10 +222,19 @@ class StopWhenConverged(Callback):
         cooldown = max(1, math.ceil(self.cooldown_share * self.epochs_))
         if self.epochs_ + cooldown >= self.budget_epochs:
             return  # the planned schedule ends sooner
-        self.stop_after_ = self.epochs_ + cooldown
         schedule = dict(net.callbacks_).get("lr_schedule")
-        if isinstance(schedule, LRSchedule):
+        if not isinstance(schedule, LRSchedule):  # a constant learning rate: nothing to anneal
+            cooldown = 0
+        self.stop_after_ = self.epochs_ + cooldown
+        if net.verbose:
+            print(
+                f"The training loss has not improved for {self.patience} epochs: "
+                + (f"cooling down for {cooldown} more." if cooldown else "stopping.")
+            )
+        if cooldown:
             schedule.cool_down(net, cooldown * self.steps_per_epoch)
+        else:
+            net.stop_after_epoch_ = True
 
     def checkpoint_state(self) -> dict:
         """Where the fit stands, as JSON data, for :mod:`skrnn._checkpoint`."""
@@ -335,7 +345,8 @@ class StopOnNonFiniteLoss(Callback):
             self._check_weights(net)
 
     def _check_weights(self, net):
-        named = [(name, p.detach()) for name, p in net.module_.named_parameters()]
+        # An empty parameter has no largest magnitude (and nothing to check).
+        named = [(n, p.detach()) for n, p in net.module_.named_parameters() if p.numel()]
         if not named:
             return
         # One reduction over every parameter and one wait for the device: the largest
@@ -470,6 +481,12 @@ class SkrnnNet(NeuralNet):
         for _, callback in self.callbacks_:
             if _overrides(callback, method_name):
                 getattr(callback, method_name)(self, **cb_kwargs)
+        if method_name == "on_epoch_end" and getattr(self, "stop_after_epoch_", False):
+            # A callback asked to end the fit with this epoch (StopWhenConverged): every
+            # callback has seen it end (the log printed it, the checkpoint holds it), so end
+            # the fit now, as skorch's own callbacks do, with a KeyboardInterrupt.
+            self.stop_after_epoch_ = False
+            raise KeyboardInterrupt
 
     def _set_training(self, training=True):
         """skorch's ``_set_training``, done only when the mode changes: switching a module's

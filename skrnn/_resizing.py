@@ -27,7 +27,7 @@ COARSE_FACTOR = 2
 class Downscaled:
     """A training-batch transform: the batch augmented as before, then, while ``coarse``, its
     images scaled down by ``factor`` along each side (bilinear with antialiasing) and their
-    masks with them (the pixel nearest each new pixel's centre, so ignored pixels stay
+    masks with them (one of the pixels nearest each new pixel's centre, so ignored pixels stay
     ignored).
 
     Parameters
@@ -58,7 +58,10 @@ class Downscaled:
             antialias=True,
             align_corners=False,
         )
-        small = small.permute(0, 2, 3, 1).contiguous().to(images.dtype)
+        small = small.permute(0, 2, 3, 1).contiguous()
+        if not images.is_floating_point():  # integer images keep whole values
+            small = small.round()
+        small = small.to(images.dtype)
         masks = y[:, f // 2 :: f, f // 2 :: f][:, :height, :width].contiguous()
         if isinstance(X, Mapping):
             return {**X, "X": small}, masks

@@ -16,7 +16,7 @@ from ._data import channel_statistics
 from ._docs import fill_parameter_docs
 from ._labels import LabelledTargetsMixin
 from ._renet import ReSegModel
-from ._resizing import CoarseToFine, Downscaled, coarse_epochs
+from ._resizing import COARSE_FACTOR, CoarseToFine, Downscaled, coarse_epochs
 from ._validation import (
     check_head,
     check_images,
@@ -125,9 +125,12 @@ epoch. The history then also records the validation mean IoU, ``valid_iou``.""",
 width (masks with them), then the rest at full size: a step at half size costs about a sixth
 as much, and the network learns most of what it will from them. A float is the share of the
 epochs at half size; True is 0.75; ``"auto"`` is 0.75 for images at least 64 pixels high and
-wide and False for smaller ones. On CamVid's 367 road photos (180x240), 20 of 27 epochs at
-half size reached a validation mean IoU of 0.557 in 473 s on two cores, where 27 at full size
-reached 0.512 in 1,202 s and 11 at full size (the same time) 0.403. With
+wide (without ``early_stopping``, whose fits have no length known beforehand) and False
+otherwise; with ``early_stopping`` and a share, early stopping judges every epoch on
+full-size validation images, the half-size epochs too. On CamVid's 367 road photos
+(180x240), 20 of 27 epochs at half size reached a validation mean IoU of 0.557 in 473 s on two
+cores, where 27 at full size reached 0.512 in 1,202 s and 11 at full size (the same time)
+0.403. With
 ``max_epochs="auto"`` the training loss decides when to stop only from the first full-size
 epoch on. Predictions always run at full size.""",
     ),
@@ -451,13 +454,28 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         check_head(self.conv, "conv")
 
     def _coarse_share(self) -> float:
-        """The share of a fit's epochs trained at half size (``progressive_resizing``)."""
-        setting = self.progressive_resizing
+        """The share of a fit's epochs trained at half size (``progressive_resizing``).
+
+        ``"auto"`` leaves early stopping's fits at full size: their length is not known
+        beforehand, and early stopping could end them before the first full-size epoch.
+
+        Raises
+        ------
+        ValueError
+            If resizing is asked for images less than 2 pixels high or wide.
+        """
+        setting, side = self.progressive_resizing, min(self.image_shape_[:2])
         if setting == "auto":
-            return AUTO_COARSE_SHARE if min(self.image_shape_[:2]) >= AUTO_RESIZING_SIDE else 0.0
-        if setting is True:
-            return AUTO_COARSE_SHARE
-        return float(setting)  # False is 0.0
+            large = side >= AUTO_RESIZING_SIDE and not self.early_stopping
+            return AUTO_COARSE_SHARE if large else 0.0
+        share = AUTO_COARSE_SHARE if setting is True else float(setting)  # False is 0.0
+        if share > 0 and side < COARSE_FACTOR:
+            raise ValueError(
+                f"progressive_resizing={setting!r} trains on images scaled down by "
+                f"{COARSE_FACTOR}, but these images are {side} pixel(s) high or wide; use "
+                "progressive_resizing=False."
+            )
+        return share
 
     def _expected_auto_epochs(self) -> int:
         """The whole budget: a thousand steps on large photos are all a segmenter gets, and

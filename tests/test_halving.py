@@ -103,12 +103,15 @@ def test_cv_halving_trains_the_best_cells_longer(digits_npz, tmp_path, capsys):
         (["--param", "max_epochs=3,9"], "give max_epochs one value"),
         (["--param", "max_epochs=auto"], "positive whole number of epochs"),
         (["--factor", "1"], "at least 2"),
+        (["--factor", "2", "--no-halving"], "--factor is a setting of --halving"),
     ],
 )
 def test_cv_halving_argument_errors_exit_2_with_one_line(argv, message, digits_npz, capsys):
     code = None
     try:
-        code = main(["cv", str(digits_npz), "--halving", *argv])
+        halving = [] if "--no-halving" in argv else ["--halving"]
+        argv = [arg for arg in argv if arg != "--no-halving"]
+        code = main(["cv", str(digits_npz), *halving, *argv])
     except SystemExit as exit_info:  # argparse's own errors
         code = exit_info.code
     assert code == 2

@@ -87,3 +87,24 @@ def test_progressive_resizing_keeps_augmentation_and_is_checked():
     assert seg.net_.iterator_train__augment.augment is not None  # augmented, then downscaled
     with pytest.raises(ValueError, match="progressive_resizing"):
         RNNSegmenter(progressive_resizing=1.5).fit(X, Y)
+
+
+def test_integer_images_stay_whole_and_early_stopping_fits_stay_at_full_size():
+    transform = Downscaled()
+    transform.coarse = True
+    small, _ = transform(
+        torch.tensor([[[[200], [201]]]], dtype=torch.uint8).expand(1, 2, 2, 1),
+        torch.zeros(1, 2, 2, dtype=torch.long),
+    )
+    assert small.dtype == torch.uint8 and small.item() in (200, 201)
+    X, Y = make_shapes(n_samples=12, image_size=64, random_state=0)
+    seg = RNNSegmenter(**TINY, max_epochs=2, early_stopping=True).fit(X, Y)
+    assert seg._coarse_share() == 0  # "auto": early stopping's fit has no known length
+
+
+def test_resizing_images_one_pixel_high_is_a_clear_error():
+    X = np.random.default_rng(0).random((8, 1, 8))
+    Y = (X > 0.5).astype(int)
+    with pytest.raises(ValueError, match="1 pixel"):
+        RNNSegmenter(**TINY, max_epochs=2, progressive_resizing=0.5).fit(X, Y)
+    RNNSegmenter(**TINY, max_epochs=2).fit(X, Y)  # "auto" leaves them at full size

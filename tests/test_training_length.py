@@ -4,10 +4,11 @@ small ones; an int given by the user is used as it is."""
 from types import SimpleNamespace
 
 import pytest
+import torch
 from skorch.callbacks import Callback
 
 from skrnn import RNNImageClassifier, RNNImageGenerator, RNNImageRegressor, RNNSegmenter
-from skrnn._net import StopWhenConverged
+from skrnn._net import LRSchedule, StopWhenConverged
 from skrnn.datasets import load_digits_images
 
 
@@ -73,10 +74,21 @@ class _Losses(Callback):
         net.history.record("train_loss", self.losses[len(net.history) - 1])
 
 
-def _auto_fit(losses, **params):
+class _Epochs(Callback):
+    """Count the epochs whose end a callback sees."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.ended = 0
+
+    def on_epoch_end(self, net, **kwargs):
+        self.ended += 1
+
+
+def _auto_fit(losses, extra=(), **params):
     X, y = load_digits_images(return_X_y=True)
+    callbacks = [_Losses(losses), *extra]
     clf = RNNImageClassifier(
-        hidden_size=4, batch_size=20, random_state=0, callbacks=[_Losses(losses)], **params
+        hidden_size=4, batch_size=20, random_state=0, callbacks=callbacks, **params
     )
     return clf.fit(X[:20], y[:20])  # one step an epoch: a budget of 1,000 epochs
 
@@ -107,6 +119,22 @@ def test_tol_none_and_an_int_max_epochs_train_their_whole_length():
     assert _auto_fit(flat, n_iter_no_change=3).n_iter_ == 4 + 1
 
 
+def test_a_constant_learning_rate_stops_without_a_cool_down():
+    flat = [1.0] * 1000
+    assert _auto_fit(flat, n_iter_no_change=3, lr_schedule="constant").n_iter_ == 4
+
+
+def test_the_last_epoch_of_an_early_stop_is_logged_and_seen_by_every_callback(capsys):
+    seen = _Epochs()
+    flat = [1.0] * 1000
+    clf = _auto_fit(flat, n_iter_no_change=3, verbose=1, extra=[seen])
+    assert clf.n_iter_ == seen.ended == 5
+    out = capsys.readouterr().out
+    assert "not improved for 3 epochs: cooling down for 1 more" in out
+    last_row = [line.split() for line in out.splitlines() if line.strip().startswith("5 ")]
+    assert last_row, out  # the table's row of the 5th and last epoch
+
+
 def test_early_stopping_decides_by_the_validation_loss_alone():
     clf = RNNImageClassifier(early_stopping=True)
     callbacks = dict(clf._training_setup(200, 0, partial=False)["callbacks"])
@@ -124,13 +152,17 @@ def test_an_auto_fit_warms_up_over_its_base_epochs_not_over_its_budget():
 def _epochs_until_stop(patience, budget_epochs):
     """The epochs a StopWhenConverged lets a flat loss train (None: the whole budget)."""
     stop = StopWhenConverged(1e-3, patience, steps_per_epoch=1, budget_epochs=budget_epochs)
-    net = SimpleNamespace(history=[], callbacks_=[])
+    schedule = LRSchedule("onecycle", budget_epochs, 1e-2)
+    net = SimpleNamespace(
+        history=[], callbacks_=[("lr_schedule", schedule)], verbose=0, optimizer_=None
+    )
+    net.optimizer_ = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-2)
+    schedule.on_train_begin(net)
     stop.on_train_begin(net)
     for epoch in range(1, budget_epochs + 1):
         net.history.append({"train_loss": 1.0})
-        try:
-            stop.on_epoch_end(net)
-        except KeyboardInterrupt:  # how a callback ends a skorch fit
+        stop.on_epoch_end(net)
+        if getattr(net, "stop_after_epoch_", False):  # the net ends the fit with this epoch
             return epoch
     return None
 

@@ -3,6 +3,7 @@ clear error and never leave NaN weights behind, and Ctrl-C keeps the last comple
 
 import pickle
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from skorch.callbacks import Callback
 
 from skrnn import RNNImageClassifier, RNNImageRegressor
 from skrnn._base import BaseRNNEstimator
+from skrnn._net import StopOnNonFiniteLoss
 from skrnn.exceptions import NonFiniteLossError
 
 TINY = dict(hidden_size=4, batch_size=4, random_state=0, device="cpu")
@@ -181,3 +183,16 @@ def test_a_nan_loss_in_the_last_batch_stops_before_validation_runs_on_nan_weight
         reg.fit(X, np.random.default_rng(2).random(16))
     assert _all_finite(reg.net_.module_)
     _assert_weights_equal(reg.net_.module_, snapshots.weights[1])
+
+
+def test_the_weight_check_names_the_non_finite_parameter_and_skips_empty_ones():
+    module = torch.nn.Module()
+    module.empty = torch.nn.Parameter(torch.zeros(0))  # a cell may hold one
+    module.fine = torch.nn.Parameter(torch.ones(3))
+    check = StopOnNonFiniteLoss()
+    net = SimpleNamespace(module_=module, history=[{}])
+    check._check_weights(net)  # all finite: no error, and no error for the empty one
+    with torch.no_grad():
+        module.fine[1] = float("inf")
+    with pytest.raises(NonFiniteLossError, match=r"\(fine\)"):
+        check._check_weights(net)
