@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike
 from scipy.special import logsumexp
 from sklearn.base import DensityMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, Options
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
@@ -18,6 +18,7 @@ from ._base import MAX_AUTO_EPOCHS, BaseRNNEstimator
 from ._data import ArrayDataset, as_batch_source, small_to_device
 from ._docs import fill_parameter_docs
 from ._labels import ClassLabelsMixin
+from ._pixelgrid import READERS, GridPixelModel
 from ._pixelrnn import PixelRNN
 from ._utils import seed_from
 from ._validation import check_image_shape, check_images, check_target_length
@@ -65,6 +66,18 @@ models overfit small data sets quickly; this is their main regulariser.""",
         "int or None",
         """Number of discrete levels per value. None infers them from the training images (see
 above); an int quantises the values into that many evenly spaced levels.""",
+    ),
+    reader=(
+        '{"pixels", "rows", "diagonal"}',
+        """How the network reads an image. ``"pixels"``: one value per recurrent step (``H * W
+* C`` sequential steps) with ``cell`` and the causal window of ``context_radius``.
+``"rows"``: PixelRNN's Row LSTM, whose convolutional LSTM computes the states of a whole row
+at once (``H`` steps; each state sees a triangle of the rows above). ``"diagonal"``:
+PixelRNN's Diagonal BiLSTM, a whole diagonal at once from the left and from the right
+(``H + W - 1`` steps each; each state sees every value before it). Both grid readers start
+with a 7x7 masked convolution, stack ``num_layers`` layers of ``hidden_size`` units per image
+channel with residual connections, keep every value's distribution causal with masked
+convolutions, and take no ``cell`` or ``context_radius``.""",
     ),
     context_radius=(
         "int",
@@ -185,8 +198,17 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         "embedding_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "image_shape": [tuple, list, None],
         "orderings": [Options(numbers.Integral, {1, 2, 4, 8})],
+        "reader": [StrOptions(set(READERS))],
     }
-    _module_class = PixelRNN
+    # Model files written before ``reader`` existed hold pixel readers.
+    _value_before_parameter_existed = {
+        **BaseRNNEstimator._value_before_parameter_existed,
+        "reader": "pixels",
+    }
+
+    @property
+    def _module_class(self):
+        return PixelRNN if self.reader == "pixels" else GridPixelModel
 
     def __init__(
         self,
@@ -195,6 +217,7 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         num_layers=1,
         dropout=0.4,
         n_levels=None,
+        reader="pixels",
         context_radius=1,
         embedding_dim=64,
         orderings=1,
@@ -224,6 +247,7 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         self.num_layers = num_layers
         self.dropout = dropout
         self.n_levels = n_levels
+        self.reader = reader
         self.context_radius = context_radius
         self.embedding_dim = embedding_dim
         self.orderings = orderings
@@ -559,6 +583,15 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
             raise ValueError(
                 "This generator was fitted with labels; pass y to continue training it."
             )
+        # A PixelRNN reads pixels.
+        reader = None if fitting else getattr(self.net_.module_, "reader", "pixels")
+        if not fitting and reader != self.reader:
+            raise ValueError(
+                f"This generator's network has reader={reader!r}, but "
+                f"reader={self.reader!r}: warm_start continues training that network, which "
+                "cannot change its reader. Set reader back, or warm_start=False to train a new "
+                "network."
+            )
         if not fitting and self.net_.module_.n_orderings != self.orderings:
             raise ValueError(
                 f"This generator's network reads {self.net_.module_.n_orderings} ordering(s), "
@@ -659,18 +692,45 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         return ArrayDataset(source, np.ascontiguousarray(codes[:, 1:]), weights, dtype=torch.int64)
 
     def _module_params(self):
-        return {
+        params = {
             "image_shape": self.image_shape_,
             "n_levels": self.n_levels_,
             "n_classes": len(self.classes_) if self._conditional else 0,
-            "cell": self.cell,
-            "hidden_size": self._hidden_size,
             "num_layers": self.num_layers,
             "dropout": self.dropout,
             "embedding_dim": self.embedding_dim,
-            "context_radius": self.context_radius,
             "orderings": self.orderings,
         }
+        if self.reader == "pixels":
+            return {
+                **params,
+                "cell": self.cell,
+                "hidden_size": self._hidden_size,
+                "context_radius": self.context_radius,
+            }
+        units = self._hidden_size
+        if isinstance(units, tuple):  # one size per layer, all equal (see _check_params)
+            params["num_layers"], units = len(units), units[0]
+        return {**params, "reader": self.reader, "hidden_size": int(units)}
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.reader == "pixels":
+            return
+        # The row and diagonal readers are PixelRNN's own convolutional LSTMs.
+        if isinstance(self._hidden_size, tuple) and len(set(self._hidden_size)) > 1:
+            raise ValueError(
+                f"reader={self.reader!r} has the same units in every layer, joined by residual "
+                f"connections; hidden_size={self.hidden_size!r} gives layers of different "
+                "sizes. Pass one int and num_layers."
+            )
+        for name, default in (("cell", "lstm"), ("context_radius", 1)):
+            if getattr(self, name) != default:
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r} applies to reader='pixels' only; "
+                    f"reader={self.reader!r} reads with PixelRNN's convolutional LSTM and its "
+                    f"masked convolutions. Leave {name} at {default!r}, or use reader='pixels'."
+                )
 
     def _criterion_params(self):
         return {"kind": "cross_entropy"}

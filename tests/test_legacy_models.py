@@ -49,6 +49,7 @@ def test_legacy_segmenter_predicts_as_saved(expected):
 def test_legacy_generator_scores_and_samples_as_saved(expected):
     gen = skrnn.load(DATA / "legacy_generator.skrnn", device="cpu")
     assert isinstance(gen, skrnn.RNNImageGenerator)
+    assert gen.reader == "pixels"  # saved before the grid readers existed
     y = skrnn.datasets.load_digits_images(return_X_y=True)[1][:10]  # the saved images' labels
     np.testing.assert_allclose(gen.score_samples(expected["digits"], y),
                                expected["generator_log_likelihood"], rtol=1e-6)
