@@ -110,12 +110,15 @@ class RowLSTM(nn.Module):
 
     def forward(self, x):
         batch, _, height, width = x.shape
-        inputs = self.input_to_state(x)  # (B, 4F, H, W), every row at once
+        # Every row's input-to-state part at once, then one tensor per row: unbind's gradient
+        # is one stack, where indexing a row at a time would fill a full-size zero gradient
+        # per row (most of a training step).
+        inputs = self.input_to_state(x).unbind(dim=2)  # H of (B, 4F, W)
         state = x.new_zeros(batch, self.size, width)
         cell = x.new_zeros(batch, self.size, width)
         rows = []
         for i in range(height):
-            gates = inputs[:, :, i] + self.state_to_state(state)
+            gates = inputs[i] + self.state_to_state(state)
             state, cell = _lstm_update(gates, cell, self.size)
             rows.append(state)
         return torch.stack(rows, dim=2)
@@ -157,14 +160,15 @@ class DiagonalLSTM(nn.Module):
 
     def forward(self, x):
         batch, _, height, width = x.shape
-        inputs = skew(self.input_to_state(x))  # (B, 4F, H, H + W - 1)
+        # One tensor per diagonal (see RowLSTM.forward).
+        inputs = skew(self.input_to_state(x)).unbind(dim=-1)  # H + W - 1 of (B, 4F, H)
         state = x.new_zeros(batch, self.size, height)
         cell = x.new_zeros(batch, self.size, height)
         columns = []
-        for s in range(inputs.shape[-1]):
+        for diagonal in inputs:
             # Row i of the new diagonal reads rows i - 1 and i of the previous one: the pixel
             # above and the pixel to the left of (i, j).
-            gates = inputs[..., s] + self.state_to_state(F.pad(state, (1, 0)))
+            gates = diagonal + self.state_to_state(F.pad(state, (1, 0)))
             state, cell = _lstm_update(gates, cell, self.size)
             columns.append(state)
         return unskew(torch.stack(columns, dim=-1), width)
