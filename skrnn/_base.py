@@ -221,7 +221,7 @@ class BaseRNNEstimator(BaseEstimator):
                 f"{name}={getattr(self, name)} is not valid: {name} takes numbers, not booleans."
             )
         get_cell(self.cell)
-        self._hidden_size = check_hidden_size(self.hidden_size, self.num_layers)
+        self._hidden_size = check_hidden_size(*self._layer_sizes())
         if isinstance(self.optimizer, type) and not issubclass(
             self.optimizer, torch.optim.Optimizer
         ):
@@ -242,6 +242,11 @@ class BaseRNNEstimator(BaseEstimator):
                 f"precision='float16' trains on CUDA devices only (with loss scaling), but this "
                 f"estimator runs on {self._device}. Use precision='bfloat16' or 'float32' there."
             )
+
+    def _layer_sizes(self) -> tuple:
+        """``(hidden_size, num_layers)`` to check; an estimator whose sizes are resolved
+        later (from the data) returns what it can check now."""
+        return self.hidden_size, self.num_layers
 
     def _is_fitted(self) -> bool:
         return hasattr(self, "net_")

@@ -150,3 +150,49 @@ def test_a_warm_start_cannot_change_the_reader():
     gen = RNNImageGenerator(reader="rows", max_epochs=1, warm_start=True, **TINY).fit(X)
     with pytest.raises(ValueError, match="cannot change its reader"):
         gen.set_params(reader="diagonal").fit(X)
+
+
+@pytest.mark.parametrize(
+    "shape, reader, sizes",
+    [
+        ((16, 16), "pixels", {"num_layers": 1, "dropout": 0.4, "embedding_dim": 64}),
+        ((17, 16), "rows", {"num_layers": 2, "dropout": 0.0, "embedding_dim": 8}),
+        ((10, 10, 3), "rows", {"num_layers": 2, "dropout": 0.0, "embedding_dim": 8}),
+    ],
+)
+def test_reader_auto_reads_small_images_by_pixels_and_larger_ones_by_rows(shape, reader, sizes):
+    X = np.random.RandomState(0).randint(0, 2, (6, *shape)).astype(np.uint8)
+    gen = RNNImageGenerator(hidden_size=4, max_epochs=1, n_threads=1, random_state=0).fit(X)
+    assert gen.reader == "auto"  # the parameter is left as given
+    assert getattr(gen.net_.module_, "reader", "pixels") == reader
+    params = gen._module_params()
+    assert {name: params[name] for name in sizes} == sizes
+    assert params["hidden_size"] == 4
+
+
+def test_auto_sizes_follow_the_reader_and_explicit_ones_win():
+    gen = RNNImageGenerator(reader="rows")
+    gen.image_shape_, gen.n_levels_ = (5, 5, 1), 2
+    assert gen._module_params()["hidden_size"] == 32
+    gen.set_params(reader="pixels")
+    assert gen._module_params()["hidden_size"] == 256
+    gen.set_params(reader="rows", hidden_size=(6, 6), num_layers="auto", dropout=0.1)
+    params = gen._module_params()
+    assert (params["hidden_size"], params["num_layers"], params["dropout"]) == (6, 2, 0.1)
+
+
+def test_auto_epochs_stop_at_a_budget_of_predicted_values():
+    gen = RNNImageGenerator()
+    gen.n_features_in_ = 28 * 28
+    assert gen._epochs(50_000) == 4  # binarized MNIST: 4 passes over 39 million values
+    gen.n_features_in_ = 64
+    assert gen._epochs(1_437) == 30  # the digits keep their 30 epochs
+    gen.set_params(max_epochs=12)
+    gen.n_features_in_ = 28 * 28
+    assert gen._epochs(50_000) == 12  # an explicit number is never cut
+
+
+def test_pixel_only_parameters_name_the_reader_auto_chose():
+    X = np.random.RandomState(0).randint(0, 2, (6, 17, 17)).astype(np.uint8)
+    with pytest.raises(ValueError, match="reader='auto' chose 'rows'"):
+        RNNImageGenerator(cell="gru", **TINY).fit(X)
