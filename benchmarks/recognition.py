@@ -13,6 +13,16 @@ points of that on the seen lengths.
     python benchmarks/recognition.py                        # 5,000 / 1,000 lines, 2 threads
     python benchmarks/recognition.py --threads 1 --train 2000
     python benchmarks/recognition.py --param hidden_size=128 --no-oracle
+
+Real handwriting, with ``--glyphs GLYPHS.npz`` (``X_train, y_train, X_test, y_test``: labelled
+28x28 MNIST digits, such as ``benchmarks/mnist_glyphs.py`` writes from binarized MNIST): lines
+of 3-7 digits, each glyph cropped to its middle 20 columns, 0-4 blank columns between them, 28
+pixels high and 168 wide; 6,000 training lines from the train glyphs (seed 0), 1,000 test lines
+from the test glyphs (seed 1), which the recogniser never saw, and 500 longer lines of 8-10
+test digits (seed 2, up to 240 columns). The bar there: at least 97 % of the test lines exact,
+a CER of at most 0.7 %, a fit of at most 10 minutes on 2 CPU cores.
+
+    python benchmarks/recognition.py --glyphs glyphs.npz [--train 6000] [--no-oracle]
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from __future__ import annotations
 import argparse
 import ast
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -29,7 +40,7 @@ from skrnn.metrics import character_error_rate, sequence_accuracy
 
 
 def crops(X, spans):
-    """Every digit of every line, cut at its true columns: ``(n_digits, H, 8)``."""
+    """Every digit of every line, cut at its true columns: ``(n_digits, H, w)``."""
     return np.stack(
         [image[:, start:stop] for image, line in zip(X, spans, strict=True) for start, stop in line]
     )
@@ -50,9 +61,10 @@ def report(name, fit_seconds, sets):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train", type=int, default=5000)
+    parser.add_argument("--glyphs", type=Path, help="npz of labelled 28x28 digits (see above)")
+    parser.add_argument("--train", type=int, help="training lines (5,000; 6,000 with --glyphs)")
     parser.add_argument("--test", type=int, default=1000)
-    parser.add_argument("--longer", type=int, default=500, help="lines of 9-12 digits")
+    parser.add_argument("--longer", type=int, default=500, help="lines longer than any trained")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--param", action="append", default=[], help="NAME=VALUE, recogniser")
     parser.add_argument("--no-oracle", action="store_true")
@@ -65,18 +77,37 @@ def main(argv=None):
         except (ValueError, SyntaxError):
             params[name] = value
 
-    X, y, spans = make_digit_strings(args.train, return_spans=True, random_state=0)
-    X_test, y_test, spans_test = make_digit_strings(args.test, return_spans=True, random_state=1)
-    X_long, y_long, spans_long = make_digit_strings(
-        args.longer, min_length=9, max_length=12, return_spans=True, random_state=2
-    )
+    if args.glyphs is None:
+        seen, longer = (1, 8), (9, 12)
+        lines = dict()
+        train_glyphs = test_glyphs = None
+        n_train = args.train or 5000
+    else:
+        seen, longer = (3, 7), (8, 10)
+        lines = dict(spacing=(0, 4), jitter=0, noise=0.0)
+        with np.load(args.glyphs) as glyphs:  # the middle 20 of 28 columns
+            train_glyphs = (glyphs["X_train"][:, :, 4:24], glyphs["y_train"])
+            test_glyphs = (glyphs["X_test"][:, :, 4:24], glyphs["y_test"])
+        n_train = args.train or 6000
+
+    def make(n, lengths, glyphs, seed):
+        low, high = lengths
+        return make_digit_strings(
+            n, min_length=low, max_length=high, return_spans=True, glyphs=glyphs,
+            random_state=seed, **lines,
+        )  # fmt: skip
+
+    X, y, spans = make(n_train, seen, train_glyphs, 0)
+    X_test, y_test, spans_test = make(args.test, seen, test_glyphs, 1)
+    X_long, y_long, spans_long = make(args.longer, longer, test_glyphs, 2)
     print(
         f"train {X.shape}, test {X_test.shape}, longer lines {X_long.shape}; "
         f"{args.threads} thread(s)"
     )
+    seen_name, longer_name = "-".join(map(str, seen)), "-".join(map(str, longer))
     print(
-        f"{'':<34}  {'fit':>9}  {'exact 1-8':>8}  {'CER 1-8':>8}  {'exact 9-12':>8}  "
-        f"{'CER 9-12':>8}"
+        f"{'':<34}  {'fit':>9}  {'exact ' + seen_name:>8}  {'CER ' + seen_name:>8}  "
+        f"{'exact ' + longer_name:>8}  {'CER ' + longer_name:>8}"
     )
 
     reader = RNNSequenceRecognizer(random_state=0, n_threads=args.threads, **params)

@@ -31,7 +31,7 @@ from .sequence import raster_values
 
 # reader="auto" reads images of at most this many values pixel by pixel, larger ones by rows:
 # the pixel reader models the 8x8 digits best (a test NLL of 75.1 nats against 80.7 for the
-# Row LSTM), the Row LSTM trains on 28x28 images 7 times as fast (benchmarks/README.md).
+# Row LSTM), the Row LSTM trains on 28x28 images 5-7 times as fast (benchmarks/README.md).
 AUTO_PIXEL_VALUES = 256
 # The "auto" sizes of each kind of reader, chosen on the digits (pixels) and binarized MNIST
 # (rows): a per-pixel LSTM needs width and, on small data, dropout; the convolutional grid
@@ -110,9 +110,9 @@ with a 7x7 masked convolution, stack ``num_layers`` layers of ``hidden_size`` un
 channel with residual connections, keep every value's distribution causal with masked
 convolutions, and take no ``cell`` or ``context_radius``. ``"auto"`` reads images of at most
 256 values (16x16) by pixels, which models them best (on the 8x8 digits a test NLL of 75.1
-nats against 80.7 by rows), and larger ones by rows, which trains on 28x28 images seven times
-as fast (on binarized MNIST's 50,000 training images, 85.5 nats on valid after a fit of 15
-minutes on two cores).""",
+nats against 80.7 by rows), and larger ones by rows, which trains on 28x28 images five to
+seven times as fast (on binarized MNIST's 50,000 training images, 85.5 nats on valid after a
+fit of 15-16 minutes on two cores).""",
     ),
     context_radius=(
         "int",
@@ -168,7 +168,7 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
     (see ``benchmarks/generation.py``). ``orderings=8`` with ``dropout=0.2`` lowers that NLL
     by about 2.5 nats (33 % below the independent categoricals) for four times the fit time.
     On binarized MNIST (50,000 images of 28x28) the defaults (a Row LSTM of two layers of 32
-    units, 4 epochs) reach 85.5 nats on the valid split in 15 minutes on two CPU cores, below
+    units, 4 epochs) reach 85.5 nats on the valid split in 15-16 minutes on two CPU cores, below
     NADE's 88.3 (``benchmarks/binarized_mnist.py``).
 
     Parameters

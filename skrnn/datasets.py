@@ -239,6 +239,41 @@ def make_sentiment_sequences(
     return tokens, target
 
 
+def _glyphs(glyphs) -> tuple[np.ndarray, np.ndarray]:
+    """``make_digit_strings``' ``glyphs``, checked: float64 images ``(n, h, w)`` and their
+    one-character labels."""
+    if not isinstance(glyphs, (tuple, list)) or len(glyphs) != 2:
+        raise ValueError(
+            "glyphs must be a pair (images, labels): images of shape (n, h, w) and one label "
+            f"per image; got {type(glyphs).__name__}."
+        )
+    images, labels = glyphs
+    try:
+        images = np.asarray(images, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"glyphs' images must be numbers: {error}") from None
+    labels = np.asarray(labels)
+    if images.ndim != 3 or images.shape[0] == 0 or 0 in images.shape[1:]:
+        raise ValueError(
+            f"glyphs' images must have shape (n, h, w) with n, h, w >= 1; got {images.shape}."
+        )
+    if labels.shape != (len(images),):
+        raise ValueError(
+            f"glyphs need one label per image: {len(images)} images, labels of shape "
+            f"{labels.shape}."
+        )
+    if not np.isfinite(images).all() or images.min() < 0:
+        raise ValueError("glyphs' images must be finite and non-negative (ink high, background 0).")
+    labels = np.array([str(label) for label in labels.tolist()], dtype=object)
+    if any(len(label) != 1 for label in labels):
+        wrong = next(label for label in labels if len(label) != 1)
+        raise ValueError(
+            f"glyphs' labels must each be one character (a line's string joins them); got "
+            f"{wrong!r}."
+        )
+    return images, labels
+
+
 def make_digit_strings(
     n_samples: int = 1000,
     *,
@@ -249,15 +284,17 @@ def make_digit_strings(
     noise: float = 0.5,
     variable_width: bool = False,
     return_spans: bool = False,
+    glyphs=None,
     random_state=None,
 ):
     """Make lines of handwritten digits to read: images of digit strings and the strings.
 
     Each line puts ``min_length`` to ``max_length`` digits drawn from scikit-learn's bundled
-    8x8 handwritten digits side by side, left to right, with a random gap (or a slight
-    overlap) between neighbours, a random vertical offset of each digit and Gaussian noise,
-    on a canvas ``8 + 2 * jitter`` pixels high. Nothing says where one digit ends and the
-    next begins: a recogniser must find the cut points itself.
+    8x8 handwritten digits (or from ``glyphs``) side by side, left to right, with a random gap
+    (or a slight overlap) between neighbours, a random vertical offset of each digit and
+    Gaussian noise, on a canvas ``h + 2 * jitter`` pixels high for glyphs ``h`` high. Nothing
+    says where one digit ends and the next begins: a recogniser must find the cut points
+    itself.
 
     Parameters
     ----------
@@ -267,26 +304,37 @@ def make_digit_strings(
         Shortest and longest string; every length in between is equally likely.
     spacing : tuple of int, default=(-1, 3)
         ``(low, high)``: the columns between neighbouring digits are drawn from this range;
-        a negative value makes them overlap (where their ink adds up to at most 16).
+        a negative value makes them overlap (where their ink adds up to at most the glyphs'
+        largest value, 16 for the bundled digits).
     jitter : int, default=1
         Each digit moves up or down by up to this many pixels.
     noise : float, default=0.5
-        Standard deviation of the Gaussian noise on every pixel, in ink counts (0-16);
-        pixel values are clipped at 0.
+        Standard deviation of the Gaussian noise on every pixel, in the glyphs' units (ink
+        counts 0-16 for the bundled digits); pixel values are clipped at 0.
     variable_width : bool, default=False
         False: every image has the width of the longest possible line, the text starting
         near the left edge and blank on the right. True: each image is as wide as its own
         text (plus a margin), and ``X`` is a list of images of different widths.
     return_spans : bool, default=False
         Also return where each digit lies: the cut points a recogniser does not get.
+    glyphs : tuple (images, labels) or None, default=None
+        The glyphs to draw from, each line's digits drawn uniformly among them: ``images`` of
+        shape ``(n, h, w)`` (non-negative numbers, ink high, background 0) and ``labels`` of
+        shape ``(n,)``, whose ``str`` is each glyph's symbol (digits 0-9, or any one-character
+        label). None: scikit-learn's bundled 8x8 digits. Real handwriting, such as MNIST's
+        28x28 digits cropped to their middle 20 columns, gives lines ``28 + 2 * jitter`` high
+        that read like a real scanned line; draw the training and test lines from different
+        glyphs to judge a recogniser on handwriting it never saw.
     random_state : int, RandomState instance or None, default=None
         Seed for reproducible data sets.
 
     Returns
     -------
-    X : ndarray of shape (n_samples, 8 + 2 * jitter, width) or list of ndarray
-        float64 images with ink counts roughly in 0-16 (a list of ``(8 + 2 * jitter, w)``
-        images with ``variable_width=True``).
+    X : ndarray of shape (n_samples, h + 2 * jitter, width) or list of ndarray
+        float64 images with the glyphs' values (ink counts roughly in 0-16 for the bundled
+        digits; a list of ``(h + 2 * jitter, w)`` images with ``variable_width=True``). The
+        width is that of the longest possible line: ``4 + w * max_length + max(high, 0) *
+        (max_length - 1)``.
     y : ndarray of shape (n_samples,)
         The digit strings, e.g. ``"4071"``.
     spans : list of list of tuple of int
@@ -301,6 +349,12 @@ def make_digit_strings(
     >>> X, y = make_digit_strings(3, variable_width=True, random_state=0)
     >>> [image.shape[0] for image in X]
     [10, 10, 10]
+    >>> import numpy as np
+    >>> bars = np.zeros((2, 5, 3)); bars[0, :, 1] = 1; bars[1, 2] = 1   # "1" and "-"
+    >>> X, y = make_digit_strings(3, min_length=2, max_length=3, spacing=(0, 1), jitter=0,
+    ...                           noise=0, glyphs=(bars, ["1", "-"]), random_state=0)
+    >>> X.shape, list(y)
+    ((3, 5, 15), ['--', '-11', '11'])
     """
     import numbers
 
@@ -329,11 +383,18 @@ def make_digit_strings(
     if not isinstance(noise, numbers.Real) or noise < 0:
         raise ValueError(f"noise must be a non-negative number, got {noise!r}.")
 
+    digits, labels = load_digits_images(return_X_y=True) if glyphs is None else _glyphs(glyphs)
+    _, glyph_height, glyph_width = digits.shape
+    if spacing[0] < -glyph_width:
+        raise ValueError(
+            f"spacing={spacing!r} overlaps neighbours by more than a glyph's width "
+            f"({glyph_width} columns)."
+        )
     rng = check_random_state(random_state)
-    digits, labels = load_digits_images(return_X_y=True)
+    ink = float(digits.max()) or 1.0
     low, high = int(spacing[0]), int(spacing[1])
-    height, margin = 8 + 2 * jitter, 2
-    widest = 2 * margin + 8 * max_length + max(high, 0) * max(max_length - 1, 0)
+    height, margin = glyph_height + 2 * jitter, 2
+    widest = 2 * margin + glyph_width * max_length + max(high, 0) * max(max_length - 1, 0)
     images, strings, all_spans = [], [], []
     for _ in range(n_samples):
         length = rng.randint(min_length, max_length + 1)
@@ -344,14 +405,14 @@ def make_digit_strings(
         spans = []
         for i, index in enumerate(chosen):
             if i:
-                start += 8 + int(gaps[i - 1])
+                start += glyph_width + int(gaps[i - 1])
             top = rng.randint(0, 2 * jitter + 1)
-            window = canvas[top : top + 8, start : start + 8]
-            np.minimum(window + digits[index], 16.0, out=window)
-            spans.append((start, start + 8))
+            window = canvas[top : top + glyph_height, start : start + glyph_width]
+            np.minimum(window + digits[index], ink, out=window)
+            spans.append((start, start + glyph_width))
         end = spans[-1][1] if spans else 0
         if variable_width:
-            canvas = canvas[:, : max(end + margin, 8)]
+            canvas = canvas[:, : max(end + margin, glyph_width)]
         if noise:
             canvas = np.clip(canvas + noise * rng.standard_normal(canvas.shape), 0.0, None)
         images.append(canvas)

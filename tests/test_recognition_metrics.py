@@ -88,6 +88,49 @@ def test_digit_strings_of_variable_width_fit_their_text():
         make_digit_strings(5, min_length=4, max_length=2)
 
 
+def test_digit_strings_from_other_glyphs_place_each_glyph_at_its_span():
+    rng = np.random.RandomState(0)
+    glyphs = (rng.rand(30, 6, 4) > 0.5).astype(np.uint8)
+    labels = np.arange(30) % 3 + 7  # symbols "7", "8", "9"
+    X, y, spans = make_digit_strings(
+        40, min_length=3, max_length=5, spacing=(0, 2), jitter=0, noise=0.0,
+        glyphs=(glyphs, labels), return_spans=True, random_state=0,
+    )  # fmt: skip
+    assert X.shape == (40, 6, 2 * 2 + 5 * 4 + 4 * 2) and X.max() == 1
+    assert all(set(text) <= set("789") and 3 <= len(text) <= 5 for text in y)
+    for image, text, line in zip(X, y, spans, strict=True):
+        for symbol, (start, stop) in zip(text, line, strict=True):
+            crop = image[:, start:stop]
+            # The crop is one of the glyphs of that symbol, and of no other.
+            match = [
+                label
+                for glyph, label in zip(glyphs, labels, strict=True)
+                if np.array_equal(glyph, crop)
+            ]
+            assert match and set(map(str, match)) == {symbol}
+        assert not image[:, line[-1][1] :].any()  # blank after the last glyph
+
+
+@pytest.mark.parametrize(
+    "glyphs, message",
+    [
+        (np.zeros((3, 4, 4)), "pair"),
+        ((np.zeros((3, 4)), [1, 2, 3]), r"shape \(n, h, w\)"),
+        ((np.zeros((3, 4, 4)), [1, 2]), "one label per image"),
+        ((-np.ones((3, 4, 4)), [1, 2, 3]), "non-negative"),
+        ((np.zeros((3, 4, 4)), [1, 22, 3]), "one character.*'22'"),
+    ],
+)
+def test_bad_glyphs_are_clear_errors(glyphs, message):
+    with pytest.raises(ValueError, match=message):
+        make_digit_strings(5, glyphs=glyphs)
+
+
+def test_glyphs_narrower_than_the_overlap_are_refused():
+    with pytest.raises(ValueError, match="more than a glyph's width"):
+        make_digit_strings(5, spacing=(-3, 0), glyphs=(np.ones((2, 3, 2)), [0, 1]))
+
+
 def test_line_folder_reads_csv_and_text_transcriptions(tmp_path):
     Image = pytest.importorskip("PIL.Image")
     for name, height, width in (("a.png", 12, 30), ("b.png", 24, 40)):
