@@ -59,6 +59,7 @@ from ._utils import (
     gpu_batch_size,
     grown_base_epochs,
     is_out_of_memory,
+    probe_images,
     release_cached_memory,
     resolve_device,
     seed_from,
@@ -739,6 +740,15 @@ class BaseRNNEstimator(BaseEstimator):
         if finite and not bool(torch.stack(finite).all()):
             raise non_finite_error(self)
         return outputs
+
+    def _probe_outputs(self) -> np.ndarray:
+        """The module's outputs for a blank image and one of noise in [0, 1) (token 0 alone
+        for token ids) of the training images' shape: :func:`skrnn.load` refuses a file whose
+        weights give NaN or infinity on them, as no trained model does."""
+        shape = tuple(self.image_shape_)
+        if getattr(self, "embedding_dim", None):
+            return self._forward(np.zeros((1, *shape), dtype=np.int64))
+        return self._forward(probe_images(shape))
 
     # ----------------------------------------------------------------- persistence
     def save(self, path) -> None:

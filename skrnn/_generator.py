@@ -606,6 +606,14 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         codes[:, 1:] = levels
         return codes
 
+    def _probe_outputs(self) -> np.ndarray:
+        # The log-likelihoods of an image of the lowest level and one of random levels, of
+        # the first class if any.
+        levels = np.zeros((2, self.n_features_in_), dtype=np.int64)
+        levels[1] = np.random.default_rng(0).integers(0, self.n_levels_, self.n_features_in_)
+        labels = np.zeros(2, dtype=np.int64) if self._conditional else None
+        return self._log_likelihood(levels, labels)
+
     # ----------------------------------------------------------------- inference
     def _log_likelihood(self, levels, labels) -> np.ndarray:
         device = self.net_.device

@@ -32,7 +32,11 @@ as ``fit`` would have made them (``_check_params`` and ``_check_fitted``); the t
 they describe is then built on the ``meta`` device, which has shapes but no memory, and the
 safetensors header of the weights must name exactly its tensors, dtypes and shapes, and
 account for every byte of the entry, before the module is built for real and the weights are
-read. Weights holding NaN or infinite values are refused.
+read. Weights holding NaN or infinite values are refused, and so is a model whose finite
+weights overflow together: the loaded model reads a blank image and one of noise (a small one
+for the segmenter and the recogniser), and NaN or infinity in its outputs refuses the file.
+Weights larger than 1e6, which training never leaves but which may still give finite outputs
+on those two images, load with a warning.
 
 Pickle and joblib keep working as scikit-learn users expect; use them for sklearn workflows
 (joblib caching, ``Parallel`` workers) and this format to share models or to open models from
@@ -50,6 +54,7 @@ import warnings
 import zipfile
 from importlib import metadata
 
+import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
@@ -554,7 +559,50 @@ def load(path, *, device: str | None = None):
         raise _file_error(
             source, f"its weights do not fit the model its parameters describe ({exc})."
         ) from None
+    _check_outputs(estimator, source)
+    _check_weight_sizes(state, source)
     return estimator
+
+
+# Trained weights stay far below this; products of two such values already overflow float32.
+_LARGEST_PLAUSIBLE_WEIGHT = 1e6
+
+
+def _check_weight_sizes(state: dict, source: str) -> None:
+    """Warn of weights so large that predictions may overflow on inputs unlike the blank
+    image that :func:`_check_outputs` reads."""
+    largest, where = 0.0, None
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and tensor.numel():
+            size = float(tensor.abs().max())
+            if size > largest:
+                largest, where = size, name
+    if largest > _LARGEST_PLAUSIBLE_WEIGHT:
+        warnings.warn(
+            f"{source} holds weights as large as {largest:.3g} (in {where!r}); training leaves "
+            f"them far below {_LARGEST_PLAUSIBLE_WEIGHT:.0e}, and predictions may overflow to "
+            "NaN or infinity. Check where the file comes from.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _check_outputs(estimator, source: str) -> None:
+    """Refuse a model whose outputs on one blank image are not finite: its weights, finite
+    one by one, overflow together, and every prediction would be garbage."""
+    try:
+        outputs = np.asarray(estimator._probe_outputs())
+    except Exception as exc:  # a prediction that fails at once is a file that cannot serve
+        raise _file_error(
+            source,
+            f"its model fails on a blank image ({type(exc).__name__}: {str(exc)[:200]}).",
+        ) from None
+    if not np.isfinite(outputs).all():
+        raise _file_error(
+            source,
+            "its weights give NaN or infinite outputs on a blank image: they overflow, which "
+            "training never leaves behind.",
+        )
 
 
 def _check_manifest(manifest: dict, source: str) -> dict:

@@ -33,6 +33,7 @@ from ._data import (
 )
 from ._docs import fill_parameter_docs
 from ._modules import RecurrentEncoder, Standardize
+from ._utils import probe_images
 from ._validation import check_head, check_images, check_input_statistics, format_shape
 from .metrics import sequence_accuracy
 
@@ -401,6 +402,21 @@ class RNNSequenceRecognizer(AugmentMixin, BaseRNNEstimator):
         batch_size = self._inference_batch_size(int(np.prod(images.shape[1:])))
         paths = self._run_inference(len(images), batch_size, make_batch, compute, np.int64)
         return self._decode(paths)
+
+    def _probe_outputs(self) -> np.ndarray:
+        # Greedy decoding hides NaN behind an argmax: check the log-probabilities of a blank
+        # line and one of noise, of the training height and at most 64 columns wide.
+        height, width, channels = self.image_shape_
+        width = min(width, 64) + (-min(width, 64) % self.stride)
+        module = self.net_.module_
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                lines = torch.as_tensor(probe_images((height, width, channels)))
+                return module(lines.to(self.net_.device)).float().cpu().numpy()
+        finally:
+            module.train(was_training)
 
     def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """The share of lines read exactly (:func:`skrnn.metrics.sequence_accuracy`).

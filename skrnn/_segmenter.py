@@ -17,6 +17,7 @@ from ._docs import fill_parameter_docs
 from ._labels import LabelledTargetsMixin
 from ._renet import ReSegModel
 from ._resizing import COARSE_FACTOR, CoarseToFine, Downscaled, coarse_epochs
+from ._utils import probe_images
 from ._validation import (
     check_head,
     check_images,
@@ -395,6 +396,11 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         proba = np.exp(logits, out=logits)
         proba /= proba.sum(axis=-1, keepdims=True)
         return proba
+
+    def _probe_outputs(self) -> np.ndarray:
+        # A photo-sized forward pass would make loading slow; 32x32 pixels read every layer.
+        height, width, channels = self.image_shape_
+        return self._forward(probe_images((min(height, 32), min(width, 32), channels)))
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Label masks: the most probable class of every pixel.

@@ -213,6 +213,13 @@ def seeded(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
+def probe_images(shape: tuple) -> np.ndarray:
+    """Two float32 images of ``shape`` to check a loaded model's outputs on: a blank one and
+    one of noise in [0, 1), always the same."""
+    noise = np.random.default_rng(0).random(shape, dtype=np.float32)
+    return np.stack([np.zeros(shape, dtype=np.float32), noise])
+
+
 def seed_from(random_state) -> int:
     """Draw a torch seed from anything :func:`sklearn.utils.check_random_state` accepts."""
     from sklearn.utils import check_random_state

@@ -699,3 +699,80 @@ def test_the_causal_window_size_the_generator_bounds_is_that_of_its_table():
 
     for shape, radius in [((4, 5, 1), 0), ((4, 5, 3), 1), ((6, 6, 2), 3)]:
         assert causal_sources(shape, radius).shape[1] == 2 * radius**2 + 2 * radius + shape[2]
+
+
+def _with_weights(data: bytes, change) -> bytes:
+    """The model file with ``change(name, values)`` applied to each float32 tensor's values
+    (a numpy array it may edit in place), checksums matching."""
+    entries = _entries(data)
+    header, weights = _header(entries["weights.safetensors"])
+    weights = bytearray(weights)
+    for name, entry in header.items():
+        if name == "__metadata__" or entry["dtype"] != "F32":
+            continue
+        start, stop = entry["data_offsets"]
+        values = np.frombuffer(weights, dtype="<f4", count=(stop - start) // 4, offset=start)
+        values = values.copy()
+        change(name, values)
+        weights[start:stop] = values.tobytes()
+    entries["weights.safetensors"] = _with_header(header, bytes(weights))
+    return _resealed(entries)
+
+
+def _recognizer_file() -> bytes:
+    from skrnn import RNNSequenceRecognizer
+
+    lines = RNG.random((12, 6, 16)).astype(np.float32)
+    texts = ["1", "12", "2"] * 4
+    buffer = io.BytesIO()
+    RNNSequenceRecognizer(**TINY, conv=(2,)).fit(lines, texts).save(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind", [*KINDS, "recognizer"])
+def test_finite_weights_that_overflow_together_are_refused(saved_files, kind):
+    data = _recognizer_file() if kind == "recognizer" else saved_files[kind]
+
+    def huge(name, values):
+        # Every weight but the input statistics (a mean and spread of 3e38 make every input
+        # -1); the recogniser's output layer alone, as its saturated GRU would output zeros.
+        if "standard" not in name and (kind != "recognizer" or name.startswith("output.")):
+            values[:] = 3e38  # finite, one by one
+
+    with pytest.raises(ModelFileError, match="NaN or infinite outputs on a blank image"):
+        _load_bytes(_with_weights(data, huge))
+
+
+def test_one_huge_weight_is_refused_or_warned_of(saved_files):
+    """A single weight of 3e38 overflows only where its input is not zero: refused where the
+    check's images reach it, and otherwise loaded with a warning."""
+
+    def huge(name, values):
+        if name == "head.1.weight":
+            values[0] = 3e38
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            _load_bytes(_with_weights(saved_files["classifier"], huge))
+        except ModelFileError as error:
+            assert "NaN or infinite outputs" in str(error)
+        else:
+            assert any("weights as large as 3e+38" in str(w.message) for w in caught)
+
+
+def test_large_weights_that_do_not_overflow_here_load_with_a_warning(saved_files):
+    def large(name, values):
+        if name == "head.1.weight":
+            values[0] = 1e9
+
+    with pytest.warns(UserWarning, match=r"weights as large as 1e\+09 \(in 'head.1.weight'\)"):
+        loaded = _load_bytes(_with_weights(saved_files["classifier"], large))
+    assert np.isfinite(loaded.predict_proba(X[:2])).all()
+
+
+def test_trained_files_load_without_a_weight_warning(saved_files):
+    for data in saved_files.values():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _load_bytes(data)
