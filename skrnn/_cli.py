@@ -234,7 +234,9 @@ def _unlabelled_lines(folder: Path, height: int, color_mode: str):
 
     files = image_files(folder)
     if not files:
-        raise UsageError(f"{folder} holds no images (.png, .jpg, .jpeg or .bmp files).")
+        raise UsageError(
+            f"{folder} holds no images (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .webp or .gif files)."
+        )
     mode = "rgb" if color_mode == "rgb" else "grayscale"
     try:
         lines = [_read_line_image(file, mode, height) for file in files]
@@ -284,7 +286,9 @@ def _unlabelled_folder(path: Path, image_size, color_mode, skip_errors):
         raise UsageError(f"{path} is not a folder of images.")
     files = image_files(path)
     if not files:
-        raise UsageError(f"{path} holds no images (.png, .jpg, .jpeg or .bmp files).")
+        raise UsageError(
+            f"{path} holds no images (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .webp or .gif files)."
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         images = read_images(

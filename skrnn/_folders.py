@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numbers
 import re
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -40,7 +41,7 @@ from ._docs import fill_doc
 from ._validation import check_int_pair, is_int
 from .exceptions import SkippedFilesWarning
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 COLOR_MODES = ("auto", "grayscale", "rgb")
 # Pillow's names of the lossy formats among IMAGE_SUFFIXES (a camera's JPEG may read as MPO).
 LOSSY_FORMATS = frozenset({"JPEG", "MPO"})
@@ -143,11 +144,51 @@ class _BadFile(ValueError):
 
 
 # Pillow's format of each suffix, for saying what a file should have held.
-_FORMAT_NAMES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP"}
+_FORMAT_NAMES = {
+    ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF",
+    ".tiff": "TIFF", ".webp": "WebP", ".gif": "GIF",
+}  # fmt: skip
+
+
+_WARNING_FILTERS_LOCK = threading.Lock()
+
+
+class _MultiFrame(Exception):
+    """A file of several images (an animated GIF or WebP, a multi-page TIFF)."""
+
+    def __init__(self, frames: int):
+        super().__init__(frames)
+        self.frames = frames
+
+
+def _is_lossy(image) -> bool:
+    """Whether the file's format may have smeared its values: JPEG, and WebP unless its
+    bitstream is the lossless one."""
+    if image.format == "WEBP":
+        return not _webp_is_lossless(image)
+    return image.format in LOSSY_FORMATS
+
+
+def _webp_is_lossless(image) -> bool:
+    """Whether a WebP file holds a lossless ("VP8L") bitstream, by its RIFF chunks."""
+    try:
+        file = image.fp
+        position = file.tell()
+        file.seek(0)
+        head = file.read(64)
+        file.seek(position)
+    except (AttributeError, OSError, ValueError):
+        return False
+    return b"VP8L" in head
 
 
 def _why_unreadable(path: Path, error: Exception, Image) -> str:
     """Why Pillow could not read ``path``, and what to do, as one or two sentences."""
+    if isinstance(error, _MultiFrame):
+        return (
+            f"it holds {error.frames} images (frames or pages), and each file must hold one. "
+            "Save each frame as its own file (PIL: image.seek(i); image.save(...))."
+        )
     if isinstance(error, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
         found = re.search(r"\((\d+) pixels\)", str(error))
         pixels = int(found[1]) if found else None
@@ -200,14 +241,19 @@ def _read_file(path: Path, size, resample, prepare) -> tuple[np.ndarray, bool]:
     from PIL import ImageOps
 
     try:
-        with warnings.catch_warnings():
-            # From its pixel limit to twice it, Pillow only warns and then decodes the file;
-            # refuse it there too, before decoding, instead of allocating gigabytes.
+        # From its pixel limit to twice it, Pillow only warns and then decodes the file; refuse
+        # it there too, before decoding, instead of allocating gigabytes. The warning filters
+        # are the process's own: the lock keeps loads in other threads from restoring them
+        # (and so letting a file through, or leaving the error filter behind) in between.
+        with _WARNING_FILTERS_LOCK, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(path)
         with image:
+            frames = getattr(image, "n_frames", 1)
+            if frames > 1:
+                raise _MultiFrame(frames)
+            lossy = _is_lossy(image)  # before decoding, which may close the file
             image.load()
-            lossy = image.format in LOSSY_FORMATS
             # Cameras store the sensor's rows and an EXIF tag that says how to turn them; a
             # mask drawn over the photo as shown must meet the photo as shown.
             ImageOps.exif_transpose(image, in_place=True)
@@ -453,7 +499,8 @@ def load_image_folder(
 ):
     """Load a classification data set stored as one sub-folder of images per class.
 
-    The layout is ``path/<class_name>/<image>.png`` (also ``.jpg``, ``.jpeg``, ``.bmp``).
+    The layout is ``path/<class_name>/<image>.png`` (also ``.jpg``, ``.jpeg``, ``.bmp``,
+    ``.tif``, ``.tiff``, ``.webp`` and ``.gif``; a file of several frames or pages is refused).
     Classes are the sub-folder names in sorted order; the target of an image is the index of
     its class. Hidden files and folders (``.DS_Store``, ``._photo.jpg``, ``__MACOSX``) and
     files that are not images by name are ignored; a class folder with no images is an error.
@@ -962,7 +1009,7 @@ def load_segmentation_folder(
             if mask_file is None:
                 raise _BadFile(
                     f"The image {file} has no mask: expected a file named {file.stem}.png (or "
-                    f".jpg, .jpeg, .bmp) in {masks_dir}.",
+                    f".jpg, .jpeg, .bmp, .tif, .tiff, .webp, .gif) in {masks_dir}.",
                     file,
                     f"it has no mask (no file named {file.stem}.png or the like in {masks_dir})",
                 )

@@ -360,3 +360,66 @@ def test_skip_errors_must_be_a_bool(tmp_path, value):
     write_classes(tmp_path)
     with pytest.raises(ValueError, match="skip_errors must be True .* or False"):
         load_image_folder(tmp_path, skip_errors=value)
+
+
+def test_the_decompression_bomb_check_holds_under_threads(tmp_path, monkeypatch):
+    """Loads in 8 threads at once: every file between the limit and twice it is refused, the
+    small ones load, and the process's warning filters are left as they were."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from skrnn._folders import _read_file
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    save(tmp_path / "bomb.png", np.zeros((40, 40), np.uint8))  # warned of, not refused, by Pillow
+    save(tmp_path / "small.png", np.zeros((20, 20), np.uint8))
+    before = list(warnings.filters)
+
+    def load(i):
+        path = tmp_path / ("bomb.png" if i % 2 else "small.png")
+        try:
+            _read_file(path, None, None, lambda image: image.convert("L"))
+        except ValueError as error:
+            return path.name, "refused" if "MAX_IMAGE_PIXELS" in str(error) else str(error)
+        return path.name, "loaded"
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(load, range(800)))
+    assert set(results) == {("bomb.png", "refused"), ("small.png", "loaded")}
+    assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
+    assert warnings.filters == before
+
+
+@pytest.mark.parametrize("suffix, options", [(".tif", {}), (".tiff", {"compression": "tiff_lzw"}),
+                                             (".webp", {"lossless": True}), (".gif", {})])
+def test_tiff_webp_and_gif_files_are_read(tmp_path, suffix, options):
+    pixels = (np.arange(12 * 10).reshape(12, 10) % 7 * 30).astype(np.uint8)
+    save(tmp_path / "c" / f"a{suffix}", pixels, **options)
+    image = load_image_folder(tmp_path).data[0]
+    if suffix == ".webp":  # WebP stores colour: grey comes back as three equal channels
+        assert image.shape == (*pixels.shape, 3)
+        image = image[..., 0]
+    np.testing.assert_array_equal(image, pixels)
+
+
+def test_a_lossy_webp_file_is_read_as_lossy(tmp_path):
+    from skrnn._folders import _read_file
+
+    pixels = (np.arange(16 * 16).reshape(16, 16) % 7 * 30).astype(np.uint8)
+    save(tmp_path / "lossy.webp", pixels, quality=50)
+    save(tmp_path / "lossless.webp", pixels, lossless=True)
+    grey = lambda image: image.convert("L")  # noqa: E731
+    assert _read_file(tmp_path / "lossy.webp", None, None, grey)[1] is True
+    assert _read_file(tmp_path / "lossless.webp", None, None, grey)[1] is False
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".tiff", ".webp"])
+def test_files_of_several_frames_are_a_clear_error(tmp_path, suffix):
+    frames = [Image.fromarray(np.full((8, 8), value, np.uint8)) for value in (0, 120, 240)]
+    path = tmp_path / "c" / f"moving{suffix}"
+    path.parent.mkdir(parents=True)
+    frames[0].save(path, save_all=True, append_images=frames[1:], **(
+        {"lossless": True} if suffix == ".webp" else {}))
+    with pytest.raises(ValueError, match=r"moving.*holds 3 images \(frames or pages\)"):
+        load_image_folder(tmp_path)
