@@ -72,3 +72,46 @@ def test_legacy_models_predict_on_a_gpu_as_saved(expected):
     y = skrnn.datasets.load_digits_images(return_X_y=True)[1][:10]
     np.testing.assert_allclose(gen.score_samples(digits, y), expected["generator_log_likelihood"],
                                rtol=1e-3)
+
+
+# ------------------------------------------------- one set of files per model-file format
+KINDS = ["classifier", "regressor", "segmenter", "generator", "recognizer"]
+
+
+@pytest.fixture(scope="module")
+def format1():
+    with np.load(DATA / "format1_expected.npz", allow_pickle=False) as archive:
+        return {key: archive[key] for key in archive.files}
+
+
+def test_every_format_version_has_a_file_of_every_estimator():
+    """A new format version must add its own set beside the older ones (see
+    tests/data/make_format1_models.py), so that every version stays loadable."""
+    from skrnn._persistence import FORMAT_VERSION
+
+    for version in range(1, FORMAT_VERSION + 1):
+        for kind in KINDS:
+            assert (DATA / f"format{version}_{kind}.skrnn").is_file(), (version, kind)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_format1_files_load_and_predict_as_saved(format1, kind):
+    model = skrnn.load(DATA / f"format1_{kind}.skrnn", device="cpu")
+    if kind == "classifier":
+        np.testing.assert_allclose(model.predict_proba(format1["digits"]),
+                                   format1["classifier_proba"], rtol=1e-5, atol=1e-6)
+    elif kind == "regressor":
+        np.testing.assert_allclose(model.predict(format1["digits"]), format1["regressor"],
+                                   rtol=1e-5, atol=1e-5)
+    elif kind == "segmenter":
+        np.testing.assert_allclose(model.predict_proba(format1["shapes"]),
+                                   format1["segmenter_proba"], rtol=1e-5, atol=1e-6)
+    elif kind == "generator":
+        assert (model.reader, model.n_levels_) == ("rows", 2)
+        np.testing.assert_allclose(model.score_samples(format1["binary"], format1["labels"]),
+                                   format1["generator_log_likelihood"], rtol=1e-6)
+        np.testing.assert_array_equal(model.sample(3, y=[1, 2, 3], random_state=0),
+                                      format1["generator_sample"])
+    else:
+        assert list(model.predict(format1["lines"])) == list(format1["recognizer"])
+    assert model.tol == 1e-3  # saved with the parameter, so it keeps its value
