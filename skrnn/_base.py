@@ -136,6 +136,19 @@ class _InferenceResults:
         return self.outputs
 
 
+def _same(a, b) -> bool:
+    """Whether two parameter values are equal, arrays and nested sequences included."""
+    if isinstance(a, (list, tuple, np.ndarray)) or isinstance(b, (list, tuple, np.ndarray)):
+        try:
+            return np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
+        except (TypeError, ValueError):
+            return False
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return a is b
+
+
 class BaseRNNEstimator(BaseEstimator):
     """The base of every skrnn estimator. Not for direct use."""
 
@@ -516,6 +529,8 @@ class BaseRNNEstimator(BaseEstimator):
         """The body of ``fit`` and ``partial_fit``: validate, build or reuse the net, train."""
         self._check_params()
         fresh = not (self._is_fitted() and (partial or self.warm_start))
+        if not fresh:
+            fresh = self._network_params_changed(partial)
         images = self._check_X(X, reset=fresh)
         if len(images) < 2 and not partial:
             raise ValueError(
@@ -528,6 +543,8 @@ class BaseRNNEstimator(BaseEstimator):
         if fresh:
             self._learn_inputs(images)
             self._learn_targets(targets, weights)
+        elif not partial:
+            self._continue_targets(targets, weights)
         dataset = self._make_dataset(images, targets, weights)
         seed = seed_from(self.random_state)
         with torch_threads(self.n_threads), seeded(seed, self._device):
@@ -543,6 +560,11 @@ class BaseRNNEstimator(BaseEstimator):
             if fresh:
                 self.net_ = self._build_net(setup)
             else:
+                self._continue_optimizer()
+                # Parameters of the loss (class weights, smoothing) take effect at once.
+                criterion = {f"criterion__{k}": v for k, v in self._criterion_params().items()}
+                if any(not _same(getattr(self.net_, k, None), v) for k, v in criterion.items()):
+                    self.net_.set_params(**criterion)
                 # The default callbacks depend on valid_score, so it goes first.
                 self.net_.set_params(
                     valid_score=setup["valid_score"],
@@ -570,6 +592,77 @@ class BaseRNNEstimator(BaseEstimator):
                     checkpoint.remove()
         self._record_history()
         return self
+
+    def _continue_optimizer(self) -> None:
+        """A warm start's optimizer: another ``optimizer`` starts a new one; another ``lr`` or
+        ``weight_decay`` changes the one that has trained (keeping its moment estimates). A
+        learning-rate schedule then sets the rate of every step from ``lr``."""
+        wanted = OPTIMIZERS.get(self.optimizer, self.optimizer)
+        params = self._optimizer_params()
+        if self.net_.optimizer is not wanted:
+            for name in [n for n in vars(self.net_) if n.startswith("optimizer__")]:
+                delattr(self.net_, name)  # the last optimizer's arguments (e.g. fused)
+            self.net_.optimizer, self.net_.lr = wanted, self.lr
+            for name, value in params.items():
+                setattr(self.net_, f"optimizer__{name}", value)
+            self.net_.initialize_optimizer()
+            return
+        self.net_.lr = self.lr
+        for group in self.net_.optimizer_.param_groups:
+            group["lr"] = self.lr
+            group["initial_lr"] = self.lr  # (schedules restart from it)
+            if "weight_decay" in group:
+                group["weight_decay"] = params["weight_decay"]
+        for name, value in params.items():
+            setattr(self.net_, f"optimizer__{name}", value)
+
+    def _continue_targets(self, targets, weights) -> None:
+        """What a warm start learns again from its targets (class weights); the rest of the
+        fitted state (classes, target scaling) stays the network's."""
+
+    def _network_params_changed(self, partial: bool) -> bool:
+        """Whether a warm start must build a new network: the parameters the fitted network
+        was built from (sizes, cell, layers, convolutions, head, ...) differ from the current
+        ones. ``warm_start`` then trains a new network, with a warning, so that
+        ``get_params()`` describes the fitted model; ``partial_fit``, which only ever
+        continues, refuses. Parameters of training (learning rate, epochs, batch size, class
+        weights) are not the network's, and take effect on the network as it is."""
+        built = {
+            name[len("module__") :]: value
+            for name, value in vars(self.net_).items()
+            if name.startswith("module__")
+        }
+        try:
+            wanted = self._module_params()
+        except (AttributeError, KeyError, TypeError, ValueError):
+            wanted = {}
+        changed = {
+            name: (built.get(name), wanted.get(name))
+            for name in sorted(set(built) | set(wanted))
+            if not _same(built.get(name), wanted.get(name))
+        }
+        if wanted and type(self.net_.module_) is not self._module_class:
+            kind = (type(self.net_.module_).__name__, self._module_class.__name__)
+            changed["network"] = kind  # e.g. the generator's pixel reader for a Row LSTM
+        if not changed:
+            return False
+        described = ", ".join(
+            f"{name} {old!r} -> {new!r}" for name, (old, new) in sorted(changed.items())
+        )
+        if partial:
+            raise ValueError(
+                f"partial_fit continues training the fitted network, but its parameters "
+                f"changed since it was built ({described}). Set them back, or call fit to "
+                "train a new network."
+            )
+        warnings.warn(
+            f"warm_start=True cannot continue the fitted network: the parameters it was built "
+            f"from changed ({described}). Training a new network from scratch, so that the "
+            "estimator has the parameters it reports.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return True
 
     def _train(self, dataset, targets, *, epochs: int, fresh: bool) -> bool:
         """Run the net's training loop; roll back an epoch that does not finish.

@@ -94,6 +94,10 @@ class LabelledTargetsMixin(ClassLabelsMixin):
     def _learn_targets(self, targets, weights) -> None:
         self._class_weight = self._class_weights(targets, weights)
 
+    def _continue_targets(self, targets, weights) -> None:
+        # class_weight is a parameter of training: a warm start weighs this fit's targets.
+        self._class_weight = self._class_weights(targets, weights)
+
     def _class_weights(self, encoded, sample_weight=None) -> list[float] | None:
         """One loss weight per class from ``class_weight``, or None.
 

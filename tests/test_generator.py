@@ -250,13 +250,13 @@ def test_orderings_that_would_repeat_an_order_are_refused(shape, orderings, dist
         tiny_generator(orderings=orderings).fit(X)
 
 
-def test_warm_start_cannot_change_the_orderings():
+def test_warm_start_with_other_orderings_trains_a_new_network():
     X = random_binary_images(20)
     gen = tiny_generator(orderings=2, warm_start=True, max_epochs=1).fit(X)
     gen.set_params(orderings=8)
-    with pytest.raises(ValueError, match="reads 2 ordering.*orderings=8.*warm_start=False"):
+    with pytest.warns(UserWarning, match=r"orderings 2 -> 8.*new network"):
         gen.fit(X)
-    assert gen.set_params(orderings=2).fit(X).net_.module_.n_orderings == 2
+    assert gen.net_.module_.n_orderings == 8 and len(gen.history_) == 1
 
 
 def test_the_ordering_of_a_mixture_matters_to_its_scores():

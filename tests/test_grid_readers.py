@@ -145,11 +145,13 @@ def test_grid_reader_parameters_are_checked(params, message):
         RNNImageGenerator(**{**TINY, "reader": "rows", **params}).fit(X)
 
 
-def test_a_warm_start_cannot_change_the_reader():
+@pytest.mark.parametrize("first, then", [("rows", "diagonal"), ("pixels", "rows")])
+def test_a_warm_start_with_another_reader_trains_a_new_network(first, then):
     X = np.random.RandomState(0).randint(0, 2, (20, 3, 3)).astype(np.uint8)
-    gen = RNNImageGenerator(reader="rows", max_epochs=1, warm_start=True, **TINY).fit(X)
-    with pytest.raises(ValueError, match="cannot change its reader"):
-        gen.set_params(reader="diagonal").fit(X)
+    gen = RNNImageGenerator(reader=first, max_epochs=1, warm_start=True, **TINY).fit(X)
+    with pytest.warns(UserWarning, match="new network"):
+        gen.set_params(reader=then).fit(X)
+    assert gen.net_.module_.reader == then and len(gen.history_) == 1
 
 
 @pytest.mark.parametrize(
