@@ -674,22 +674,6 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
             raise ValueError(
                 "This generator was fitted with labels; pass y to continue training it."
             )
-        # A PixelRNN reads pixels.
-        reader = None if fitting else getattr(self.net_.module_, "reader", "pixels")
-        if not fitting and reader != self._reader():
-            raise ValueError(
-                f"This generator's network has reader={reader!r}, but "
-                f"reader={self.reader!r}: warm_start continues training that network, which "
-                "cannot change its reader. Set reader back, or warm_start=False to train a new "
-                "network."
-            )
-        if not fitting and self.net_.module_.n_orderings != self.orderings:
-            raise ValueError(
-                f"This generator's network reads {self.net_.module_.n_orderings} ordering(s), "
-                f"but orderings={self.orderings}: warm_start continues training that network, "
-                "which cannot change its orderings. Set orderings back, or warm_start=False to "
-                "train a new network."
-            )
         return self._label_indices(y, len(images)) if self._conditional else None
 
     def _check_fitted(self) -> None:
