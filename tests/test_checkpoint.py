@@ -133,21 +133,29 @@ def test_a_progressively_resized_fit_resumes_at_the_size_it_stopped(data, tmp_pa
     assert _losses(resumed) == _losses(uninterrupted)
 
 
-def test_a_fit_killed_with_sigkill_resumes_bit_identically(data, tmp_path):
+@pytest.mark.parametrize(
+    "sig, handled", [("SIGKILL", False), ("SIGTERM", False), ("SIGTERM", True)],
+    ids=["sigkill", "sigterm", "sigterm-raising-systemexit"],
+)  # fmt: skip
+def test_a_killed_fit_resumes_bit_identically(data, tmp_path, sig, handled):
+    """Killed mid-epoch: by the signal itself, or (as job schedulers' wrappers do) by a
+    SIGTERM handler that exits through SystemExit, unwinding the fit."""
     X, y = data["classifier"]
     np.savez(tmp_path / "data.npz", X=X, y=y)
     path = tmp_path / "fit.ckpt"
     script = textwrap.dedent(
         f"""
-        import os, signal
+        import os, signal, sys
         import numpy as np
+        if {handled!r}:
+            signal.signal(signal.SIGTERM, lambda *args: sys.exit(143))
         from skorch.callbacks import Callback
         from skrnn import RNNImageClassifier
 
         class Kill(Callback):
             def on_batch_end(self, net, training=False, **kwargs):
                 if training and len(net.history) == 4 and len(net.history[-1]["batches"]) == 3:
-                    os.kill(os.getpid(), signal.SIGKILL)
+                    os.kill(os.getpid(), signal.{sig})
 
         data = np.load({str(tmp_path / "data.npz")!r})
         RNNImageClassifier(
@@ -157,7 +165,7 @@ def test_a_fit_killed_with_sigkill_resumes_bit_identically(data, tmp_path):
         """
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert run.returncode == -signal.SIGKILL, run.stderr
+    assert run.returncode == (143 if handled else -getattr(signal, sig)), run.stderr
     assert path.exists()
     make = lambda **kw: RNNImageClassifier(max_epochs=6, dropout=0.2, augment=True, **TINY, **kw)  # noqa: E731
     resumed = make(checkpoint=path).fit(X, y)
