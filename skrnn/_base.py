@@ -635,13 +635,13 @@ class BaseRNNEstimator(BaseEstimator):
         try:
             wanted = self._module_params()
         except (AttributeError, KeyError, TypeError, ValueError):
-            wanted = {}
+            return False  # the fit's own checks say what is wrong
         changed = {
             name: (built.get(name), wanted.get(name))
             for name in sorted(set(built) | set(wanted))
             if not _same(built.get(name), wanted.get(name))
         }
-        if wanted and type(self.net_.module_) is not self._module_class:
+        if type(self.net_.module_) is not self._module_class:
             kind = (type(self.net_.module_).__name__, self._module_class.__name__)
             changed["network"] = kind  # e.g. the generator's pixel reader for a Row LSTM
         if not changed:
