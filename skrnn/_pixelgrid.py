@@ -22,13 +22,11 @@ levels of every value.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._pixelrnn import ordering_permutations
+from ._pixelrnn import OrderedReader
 
 READERS = ("pixels", "rows", "diagonal")
 
@@ -190,7 +188,7 @@ class DiagonalBiLSTM(nn.Module):
         return left + F.pad(right, (0, 0, 1, 0))[:, :, :-1]
 
 
-class GridPixelModel(nn.Module):
+class GridPixelModel(OrderedReader):
     """Autoregressive pixel model on the image grid: logits over levels for every value.
 
     The same interface as :class:`skrnn._pixelrnn.PixelRNN`: codes ``(B, 1 + T)`` (the class
@@ -237,12 +235,7 @@ class GridPixelModel(nn.Module):
         self.shape = (height, width, channels)
         self.reader = reader
         self.n_levels = int(n_levels)
-        self.n_orderings = int(orderings)
-        perms = ordering_permutations(self.shape, self.n_orderings)
-        self.register_buffer("perms", torch.as_tensor(perms), persistent=False)
-        self.register_buffer(
-            "inverse_perms", torch.as_tensor(perms.argsort(axis=1)), persistent=False
-        )
+        self._init_orderings(self.shape, orderings)
         self.register_buffer(
             "level_offsets", torch.arange(channels) * self.n_levels, persistent=False
         )
@@ -281,11 +274,7 @@ class GridPixelModel(nn.Module):
         """Logits ``(B, K, T)`` of every value, in raster order (see ``PixelRNN.forward``)."""
         codes = codes.long()
         labels, levels = codes[:, 0], codes[:, 1:]
-        if orderings is None and self.ordering is not None:
-            if self.training:
-                orderings = torch.randint(self.n_orderings, (len(codes),), device=codes.device)
-            else:
-                orderings = torch.zeros(len(codes), dtype=torch.long, device=codes.device)
+        orderings = self._orderings_of(codes, orderings)
         if orderings is not None:
             levels = levels.gather(1, self.perms[orderings])
         logits = self._logits_in_order(levels, labels, orderings)
@@ -293,18 +282,6 @@ class GridPixelModel(nn.Module):
             back = self.inverse_perms[orderings][:, None].expand(-1, self.n_levels, -1)
             logits = logits.gather(2, back)
         return logits
-
-    def log_likelihood(self, codes):
-        """Log-probability (nats) of each image, as float64 (see ``PixelRNN.log_likelihood``)."""
-        levels = codes[:, 1:].long()
-        per_ordering = []
-        for g in range(self.n_orderings):
-            orderings = None
-            if self.ordering is not None:
-                orderings = torch.full((len(codes),), g, dtype=torch.long, device=codes.device)
-            log_probs = F.log_softmax(self(codes, orderings).double(), dim=1)
-            per_ordering.append(log_probs.gather(1, levels[:, None]).squeeze(1).sum(dim=1))
-        return torch.logsumexp(torch.stack(per_ordering), dim=0) - math.log(self.n_orderings)
 
     @torch.no_grad()
     def sample(self, labels, *, temperature=1.0, generator=None):
@@ -315,11 +292,7 @@ class GridPixelModel(nn.Module):
         """
         height, width, channels = self.shape
         n_images, device = len(labels), labels.device
-        orderings = None
-        if self.ordering is not None:
-            orderings = torch.randint(
-                self.n_orderings, (n_images,), device=device, generator=generator
-            )
+        orderings = self._sampled_orderings(n_images, device, generator)
         levels = torch.zeros(n_images, height * width * channels, dtype=torch.long, device=device)
         per_row = width * channels
         for t in range(levels.shape[1]):

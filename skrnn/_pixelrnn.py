@@ -131,7 +131,54 @@ def discretised_logistic_log_probs(params, n_levels: int, n_components: int):
     return torch.logsumexp(per_component + F.log_softmax(mix, dim=-1)[..., None, :], dim=-1)
 
 
-class PixelRNN(nn.Module):
+class OrderedReader(nn.Module):
+    """What the generator's networks share about orderings: the permutations that read an
+    image in each of its ``n_orderings`` orders (buffers ``perms`` and ``inverse_perms``), the
+    ordering of each image in a batch, and the likelihood as the mean over the orderings.
+
+    A subclass calls :meth:`_init_orderings` and sets ``self.ordering`` (an embedding of the
+    ordering, or None for one ordering); its ``forward(codes, orderings)`` gives logits
+    ``(B, K, T)`` in raster order.
+    """
+
+    def _init_orderings(self, image_shape, orderings: int) -> None:
+        self.n_orderings = int(orderings)
+        perms = ordering_permutations(tuple(image_shape), self.n_orderings)
+        self.register_buffer("perms", torch.as_tensor(perms), persistent=False)
+        self.register_buffer(
+            "inverse_perms", torch.as_tensor(np.argsort(perms, axis=1)), persistent=False
+        )
+
+    def _orderings_of(self, codes, orderings):
+        """``orderings`` if given; else, for a model of several orderings, a random one per
+        image in training and the raster order otherwise; None for a model of one."""
+        if orderings is None and self.ordering is not None:
+            if self.training:
+                return torch.randint(self.n_orderings, (len(codes),), device=codes.device)
+            return torch.zeros(len(codes), dtype=torch.long, device=codes.device)
+        return orderings
+
+    def _sampled_orderings(self, n_images: int, device, generator):
+        """One ordering per image to sample in, uniformly (the mixture the model scores)."""
+        if self.ordering is None:
+            return None
+        return torch.randint(self.n_orderings, (n_images,), device=device, generator=generator)
+
+    def log_likelihood(self, codes):
+        """Log-probability (nats) of each image in ``codes`` ``(B, 1 + T)``, as float64: the
+        mean of its probabilities under the model's orderings."""
+        levels = codes[:, 1:].long()
+        per_ordering = []
+        for g in range(self.n_orderings):
+            orderings = None
+            if self.ordering is not None:
+                orderings = torch.full((len(codes),), g, dtype=torch.long, device=codes.device)
+            log_probs = F.log_softmax(self(codes, orderings).double(), dim=1)
+            per_ordering.append(log_probs.gather(1, levels[:, None]).squeeze(1).sum(dim=1))
+        return torch.logsumexp(torch.stack(per_ordering), dim=0) - np.log(self.n_orderings)
+
+
+class PixelRNN(OrderedReader):
     """Autoregressive pixel model: logits over levels for every value of an image.
 
     The input is a code array ``(B, 1 + T)``: the class index (0 for unconditional models)
@@ -162,12 +209,7 @@ class PixelRNN(nn.Module):
     ):
         super().__init__()
         self.n_levels = int(n_levels)
-        self.n_orderings = int(orderings)
-        perms = ordering_permutations(tuple(image_shape), self.n_orderings)
-        self.register_buffer("perms", torch.as_tensor(perms), persistent=False)
-        self.register_buffer(
-            "inverse_perms", torch.as_tensor(np.argsort(perms, axis=1)), persistent=False
-        )
+        self._init_orderings(image_shape, orderings)
         sources = causal_sources(tuple(image_shape), int(context_radius))
         self.n_steps, n_sources = sources.shape
         # Index n_steps of the padded level array holds the "outside" token.
@@ -229,11 +271,7 @@ class PixelRNN(nn.Module):
         """
         codes = codes.long()
         labels, levels = codes[:, 0], codes[:, 1:]
-        if orderings is None and self.ordering is not None:
-            if self.training:
-                orderings = torch.randint(self.n_orderings, (len(codes),), device=codes.device)
-            else:
-                orderings = torch.zeros(len(codes), dtype=torch.long, device=codes.device)
+        orderings = self._orderings_of(codes, orderings)
         if orderings is not None:
             levels = levels.gather(1, self.perms[orderings])
         padded = F.pad(levels, (0, 1), value=self.n_levels)
@@ -245,19 +283,6 @@ class PixelRNN(nn.Module):
             back = self.inverse_perms[orderings][..., None].expand(-1, -1, logits.shape[-1])
             logits = logits.gather(1, back)
         return logits.transpose(1, 2)
-
-    def log_likelihood(self, codes):
-        """Log-probability (nats) of each image in ``codes`` ``(B, 1 + T)``, as float64: the
-        mean of its probabilities under the model's orderings."""
-        levels = codes[:, 1:].long()
-        per_ordering = []
-        for g in range(self.n_orderings):
-            orderings = None
-            if self.ordering is not None:
-                orderings = torch.full((len(codes),), g, dtype=torch.long, device=codes.device)
-            log_probs = F.log_softmax(self(codes, orderings).double(), dim=1)
-            per_ordering.append(log_probs.gather(1, levels[:, None]).squeeze(1).sum(dim=1))
-        return torch.logsumexp(torch.stack(per_ordering), dim=0) - np.log(self.n_orderings)
 
     # ----------------------------------------------------------------- sampling
     def _stateful_layers(self):
@@ -281,11 +306,7 @@ class PixelRNN(nn.Module):
         """
         n_images = len(labels)
         device = labels.device
-        orderings = None
-        if self.ordering is not None:
-            orderings = torch.randint(
-                self.n_orderings, (n_images,), device=device, generator=generator
-            )
+        orderings = self._sampled_orderings(n_images, device, generator)
         padded = torch.full(
             (n_images, self.n_steps + 1), self.n_levels, dtype=torch.long, device=device
         )
