@@ -85,15 +85,13 @@ def grid_search(estimator, param_grid, *, cv, scoring=None, n_jobs=None, verbose
     """
     from sklearn.model_selection import GridSearchCV
 
-    return GridSearchCV(
-        estimator,
-        param_grid,
-        scoring=scoring,
-        n_jobs=n_jobs,
-        refit=False,
-        cv=cv,
-        verbose=verbose,
-        error_score="raise",
+    return GridSearchCV(estimator, param_grid, **_search_params(cv, scoring, n_jobs, verbose))
+
+
+def _search_params(cv, scoring, n_jobs, verbose) -> dict:
+    """What every search here is given: raise a fit's first error, refit nothing."""
+    return dict(
+        scoring=scoring, n_jobs=n_jobs, refit=False, cv=cv, verbose=verbose, error_score="raise"
     )
 
 
@@ -166,12 +164,7 @@ def halving_search(
         resource="max_epochs",
         max_resources=int(max_epochs),
         min_resources="exhaust",
-        scoring=scoring,
-        n_jobs=n_jobs,
-        refit=False,
-        cv=cv,
-        verbose=verbose,
-        error_score="raise",
+        **_search_params(cv, scoring, n_jobs, verbose),
     )
 
 
