@@ -36,50 +36,30 @@ def _violations(model, shape, orderings, n_levels=3):
     return count
 
 
+def _small_model(shape, reader, num_layers=1, orderings=1):
+    """A grid reader of 3 units per channel over 3 levels and 2 classes, in eval mode."""
+    return GridPixelModel(
+        image_shape=shape, n_levels=3, n_classes=2, reader=reader, hidden_size=3,
+        num_layers=num_layers, dropout=0.0, embedding_dim=4, orderings=orderings,
+    ).eval()  # fmt: skip
+
+
 @pytest.mark.parametrize("reader", READERS)
 @pytest.mark.parametrize("shape, orderings", [((3, 4, 2), 1), ((3, 4, 1), 4), ((3, 3, 2), 8)])
 def test_no_value_depends_on_itself_or_a_later_value(reader, shape, orderings):
-    model = GridPixelModel(
-        image_shape=shape,
-        n_levels=3,
-        n_classes=2,
-        reader=reader,
-        hidden_size=3,
-        num_layers=2,
-        dropout=0.0,
-        embedding_dim=4,
-        orderings=orderings,
-    ).eval()
+    model = _small_model(shape, reader, num_layers=2, orderings=orderings)
     assert _violations(model, shape, orderings) == 0
 
 
 @pytest.mark.parametrize("reader", READERS)
 def test_the_causality_check_finds_a_mask_that_lets_a_value_see_itself(reader):
-    model = GridPixelModel(
-        image_shape=(3, 4, 1),
-        n_levels=3,
-        n_classes=2,
-        reader=reader,
-        hidden_size=3,
-        num_layers=1,
-        dropout=0.0,
-        embedding_dim=4,
-    ).eval()
+    model = _small_model((3, 4, 1), reader)
     model.first.mask = causal_mask([0] * 3, [0] * 4, (7, 7), "B")  # mask A is what keeps it out
     assert _violations(model, (3, 4, 1), 1) > 0
 
 
 def test_the_diagonal_readers_right_to_left_half_needs_its_shift():
-    model = GridPixelModel(
-        image_shape=(3, 4, 1),
-        n_levels=3,
-        n_classes=2,
-        reader="diagonal",
-        hidden_size=3,
-        num_layers=1,
-        dropout=0.0,
-        embedding_dim=4,
-    ).eval()
+    model = _small_model((3, 4, 1), "diagonal")
     layer = model.layers[0]
     layer.forward = lambda x: layer.forward_lstm(x) + layer.backward_lstm(x.flip(-1)).flip(-1)
     assert _violations(model, (3, 4, 1), 1) > 0
