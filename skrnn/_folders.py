@@ -170,16 +170,23 @@ def _is_lossy(image) -> bool:
 
 
 def _webp_is_lossless(image) -> bool:
-    """Whether a WebP file holds a lossless ("VP8L") bitstream, by its RIFF chunks."""
+    """Whether a WebP file's image is a lossless ("VP8L") bitstream, by its RIFF chunks (an
+    extended file may put an ICC profile or EXIF chunk before it)."""
     try:
         file = image.fp
         position = file.tell()
-        file.seek(0)
-        head = file.read(64)
-        file.seek(position)
+        file.seek(12)  # past "RIFF", the size and "WEBP"
+        try:
+            while len(header := file.read(8)) == 8:
+                fourcc, size = header[:4], int.from_bytes(header[4:], "little")
+                if fourcc in (b"VP8L", b"VP8 "):
+                    return fourcc == b"VP8L"
+                file.seek(size + size % 2, 1)
+        finally:
+            file.seek(position)
     except (AttributeError, OSError, ValueError):
-        return False
-    return b"VP8L" in head
+        pass
+    return False
 
 
 def _why_unreadable(path: Path, error: Exception, Image) -> str:
