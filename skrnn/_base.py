@@ -24,6 +24,7 @@ Following the sklearn contract, ``__init__`` only stores parameters and every ch
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import os
 import warnings
@@ -73,7 +74,16 @@ from ._validation import (
     non_finite_error,
 )
 from .cells import _BUILTINS, get_cell
-from .exceptions import NonFiniteLossError, OutOfMemoryError
+from .distributed import (
+    Shard,
+    SyncAcrossRanks,
+    data_parallel,
+    local_device,
+    process_group,
+    same_data_everywhere,
+)
+from .distributed import rank as distributed_rank
+from .exceptions import DistributedError, NonFiniteLossError, OutOfMemoryError
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -89,7 +99,7 @@ INFERENCE_INPUT_BYTES = 1 << 22
 MAX_AUTO_EPOCHS = 1000
 
 # Attributes that are rebuilt from the others rather than saved in a model file.
-_REBUILT_ATTRIBUTES = frozenset({"net_", "_device", "_metadata_request"})
+_REBUILT_ATTRIBUTES = frozenset({"net_", "_device", "_group", "_metadata_request"})
 
 
 class _InferenceResults:
@@ -176,6 +186,7 @@ class BaseRNNEstimator(BaseEstimator):
         "warm_start": ["boolean"],
         "callbacks": [list, None],
         "checkpoint": [str, os.PathLike, None],
+        "distributed": [StrOptions({"auto"}), "boolean"],
     }
 
     # Set by the estimators.
@@ -314,15 +325,21 @@ class BaseRNNEstimator(BaseEstimator):
         kernel launches, not of its arithmetic: 256 images of 28x28 take about as long as 32),
         and the automatic epochs keep the gradient steps enough. A given ``max_epochs`` keeps
         the CPU batch, so that N epochs train alike on every device.
+
+        In a distributed fit the batch is the global one, split between the processes; for
+        ``"auto"`` each process takes the batch it would take alone (a step's cost hardly
+        depends on a small batch's size, so a share of one process's batch would save little
+        time), and the automatic epochs grow with that global batch as on a GPU.
         """
         if self.batch_size != "auto":
             return int(self.batch_size)
         size = self._cpu_batch_size
         if device is None:
             device = getattr(self, "_device", None) or resolve_device(self.device)
-        if torch.device(device).type != "cuda" or self.max_epochs != "auto":
-            return size
-        return gpu_batch_size(size, int(np.prod(getattr(self, "image_shape_", (1,)))))
+        if torch.device(device).type == "cuda" and self.max_epochs == "auto":
+            size = gpu_batch_size(size, int(np.prod(getattr(self, "image_shape_", (1,)))))
+        group = getattr(self, "_group", None)
+        return size * (1 if group is None else group.size)
 
     def _epochs(self, n_fit: int) -> int:
         """The epochs of a full fit on ``n_fit`` training samples: ``max_epochs`` or, for
@@ -370,6 +387,10 @@ class BaseRNNEstimator(BaseEstimator):
             ("nonfinite_loss", StopOnNonFiniteLoss()),
             ("rollback", RollbackUnfinishedEpoch()),
         ]
+        group, shard = getattr(self, "_group", None), None
+        if group is not None:  # before every callback that reads the epoch's training loss
+            shard = Shard(group.rank, group.size, seed)
+            callbacks.append(("distributed", SyncAcrossRanks(group, shard)))
         n_fit = n_train - (int(np.ceil(self.validation_fraction * n_train)) if split else 0)
         epochs = 1 if partial else self._epochs(n_fit)
         steps_per_epoch = int(np.ceil(max(n_fit, 1) / self._training_batch_size()))
@@ -403,6 +424,7 @@ class BaseRNNEstimator(BaseEstimator):
             "valid_score": self._valid_score if split is not None else None,
             "callbacks": callbacks,
             "epochs": epochs,
+            "shard": shard,
         }
 
     def _optimizer_params(self) -> dict:
@@ -423,11 +445,12 @@ class BaseRNNEstimator(BaseEstimator):
         CPU, where the batches are already in place)."""
         return self._device if self._device.type == "cuda" else None
 
-    def _loader_params(self) -> dict:
+    def _loader_params(self, shard=None) -> dict:
         """The batch loaders' settings that follow the parameters and the device: the training
-        batches' augmentation, page-locked memory and the device the data move to."""
+        batches' augmentation, this process's share of them in a distributed fit, page-locked
+        memory and the device the data move to."""
         on_gpu, data_device = self._device.type == "cuda", self._data_device()
-        params = {"iterator_train__augment": self._augmenter()}
+        params = {"iterator_train__augment": self._augmenter(), "iterator_train__shard": shard}
         for loader in ("iterator_train", "iterator_valid"):
             params[f"{loader}__pin_memory"] = on_gpu
             params[f"{loader}__device"] = data_device
@@ -453,7 +476,7 @@ class BaseRNNEstimator(BaseEstimator):
             iterator_train=BatchLoader,
             iterator_train__shuffle=True,
             iterator_valid=BatchLoader,
-            **self._loader_params(),
+            **self._loader_params(setup.get("shard")),
             train_split=setup["train_split"],
             callbacks=setup["callbacks"],
             predict_nonlinearity=None,
@@ -528,6 +551,9 @@ class BaseRNNEstimator(BaseEstimator):
     def _fit(self, X, y, sample_weight=None, *, partial: bool = False, classes=None):
         """The body of ``fit`` and ``partial_fit``: validate, build or reuse the net, train."""
         self._check_params()
+        group = process_group(self.distributed, self._device)
+        if group is not None:
+            self._device = local_device(self._device)  # each process its own GPU
         fresh = not (self._is_fitted() and (partial or self.warm_start))
         if not fresh:
             fresh = self._network_params_changed(partial)
@@ -547,15 +573,33 @@ class BaseRNNEstimator(BaseEstimator):
             self._continue_targets(targets, weights)
         dataset = self._make_dataset(images, targets, weights)
         seed = seed_from(self.random_state)
+        if group is not None:  # one seed for all (random_state=None draws one per process)
+            seed = group.from_main(lambda: seed)
+            same_data_everywhere(group, self, images, targets)
+        self._group = group
+        try:
+            self._fit_with_seed(images, targets, weights, dataset, seed, fresh, partial)
+        finally:
+            del self._group
+        self._record_history()
+        return self
+
+    def _fit_with_seed(self, images, targets, weights, dataset, seed, fresh, partial) -> None:
+        """The training of :meth:`_fit`, under the fit's seed: build or continue the net,
+        resume from a checkpoint, train."""
+        group = self._group
         with torch_threads(self.n_threads), seeded(seed, self._device):
             setup = self._training_setup(len(images), seed, partial=partial)
             checkpoint = None
             if self.checkpoint is not None and not partial:
-                start = None if fresh else weights_digest(self.net_.module_)
-                identity = fit_identity(self, data_digest(images, targets, weights), start)
-                checkpoint = Checkpoint(self.checkpoint, identity)
+                main = group is None or group.main
+                identity = None  # only the first process reads and writes the checkpoint
+                if main:
+                    start = None if fresh else weights_digest(self.net_.module_)
+                    identity = fit_identity(self, data_digest(images, targets, weights), start)
+                checkpoint = Checkpoint(self.checkpoint, identity, writes=main)
                 # A checkpoint of another fit is refused before anything changes.
-                saved = checkpoint.read()
+                saved = checkpoint.read() if group is None else group.from_main(checkpoint.read)
                 setup["callbacks"].append(("checkpoint", checkpoint))
             if fresh:
                 self.net_ = self._build_net(setup)
@@ -576,7 +620,7 @@ class BaseRNNEstimator(BaseEstimator):
                 # skorch reads the batch size and the loader's arguments from the net's
                 # attributes; its set_params would refuse them on an initialised net.
                 self.net_.batch_size = self._training_batch_size()
-                for name, value in self._loader_params().items():
+                for name, value in self._loader_params(setup["shard"]).items():
                     setattr(self.net_, name, value)
                 self.net_.set_params(callbacks=setup["callbacks"])
                 # skorch's set_params rebuilds callbacks_ from the old list; use the new one.
@@ -590,8 +634,6 @@ class BaseRNNEstimator(BaseEstimator):
                 )
                 if finished:
                     checkpoint.remove()
-        self._record_history()
-        return self
 
     def _continue_optimizer(self) -> None:
         """A warm start's optimizer: another ``optimizer`` starts a new one; another ``lr`` or
@@ -670,14 +712,21 @@ class BaseRNNEstimator(BaseEstimator):
         Returns whether training ran to its end (False after a Ctrl-C).
         """
         rollback = dict(self.net_.callbacks_)["rollback"]
+        group = getattr(self, "_group", None)
+        parallel = contextlib.nullcontext()
+        if group is not None:
+            parallel = data_parallel(self.net_, group, lambda: rollback.interrupted_)
         try:
-            self.net_.partial_fit(dataset, targets if self._stratify else None, epochs=epochs)
+            with parallel:
+                self.net_.partial_fit(dataset, targets if self._stratify else None, epochs=epochs)
         except KeyboardInterrupt:  # outside skorch's own handling (e.g. in on_train_begin)
             rollback.roll_back(self.net_)
             rollback.interrupted_ = True
         except NonFiniteLossError as exc:
             # Never leave NaN weights behind: go back to the last epoch that finished.
             raise NonFiniteLossError(f"{exc} {self._keep_finished_epochs(fresh)}") from None
+        except DistributedError as exc:
+            raise DistributedError(f"{exc} {self._keep_finished_epochs(fresh)}") from exc
         except Exception as exc:
             if not is_out_of_memory(exc):
                 raise
@@ -855,7 +904,9 @@ class BaseRNNEstimator(BaseEstimator):
         ----------
         path : str, os.PathLike or binary file object
             Where to write; an existing file is replaced once the new one is complete. A new
-            file gets the permissions of any new file (``0o666`` less the umask).
+            file gets the permissions of any new file (``0o666`` less the umask). In a
+            distributed fit's processes (see :mod:`skrnn.distributed`) only the first one
+            (rank 0) writes: every process holds the same model.
 
         Raises
         ------
@@ -879,6 +930,8 @@ class BaseRNNEstimator(BaseEstimator):
         (3,)
         """
         check_is_fitted(self, "net_")
+        if self.distributed is not False and distributed_rank() != 0:
+            return
         save_model(self, path)
 
     def _fitted_attributes(self) -> dict:

@@ -192,13 +192,17 @@ class Checkpoint(Callback):
     ----------
     path : str or os.PathLike
         The checkpoint file.
-    identity : dict
-        :func:`fit_identity` of this fit.
+    identity : dict or None
+        :func:`fit_identity` of this fit (None where it does not read the file).
+    writes : bool, default=True
+        Whether this process writes and removes the file: in a distributed fit only the first
+        process does (every process resumes from what it read).
     """
 
-    def __init__(self, path, identity):
+    def __init__(self, path, identity, writes=True):
         self.path = path
         self.identity = identity
+        self.writes = writes
 
     # ------------------------------------------------------------ reading
     def read(self) -> dict | None:
@@ -321,6 +325,8 @@ class Checkpoint(Callback):
     def on_epoch_end(self, net, **kwargs):
         import safetensors.torch
 
+        if not self.writes:
+            return
         tensors, state = _tensor_state(net, dict(net.callbacks_))
         state["history"] = [
             {key: value for key, value in epoch.items() if key != "batches"}
@@ -346,6 +352,8 @@ class Checkpoint(Callback):
 
     def remove(self) -> None:
         """Delete the checkpoint once the fit has finished."""
+        if not self.writes:
+            return
         Path(os.fspath(self.path)).unlink(missing_ok=True)
 
     def __getstate__(self):

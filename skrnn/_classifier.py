@@ -16,6 +16,7 @@ from ._augment import AugmentMixin
 from ._base import BaseRNNEstimator
 from ._docs import fill_parameter_docs
 from ._labels import LabelledTargetsMixin
+from ._lazy import dask_aware
 from ._net import accuracy_from_logits
 from ._reading import SequenceReadingMixin
 from ._validation import check_target_length
@@ -127,6 +128,7 @@ class RNNImageClassifier(
         warm_start=False,
         callbacks=None,
         checkpoint=None,
+        distributed="auto",
     ):
         self.cell = cell
         self.hidden_size = hidden_size
@@ -163,6 +165,7 @@ class RNNImageClassifier(
         self.warm_start = warm_start
         self.callbacks = callbacks
         self.checkpoint = checkpoint
+        self.distributed = distributed
 
     # ----------------------------------------------------------------- public API
     def fit(
@@ -218,6 +221,7 @@ class RNNImageClassifier(
         classes = self._partial_fit_classes(classes)
         return self._fit(X, y, sample_weight, partial=True, classes=classes)
 
+    @dask_aware(lambda self, X: ((len(self.classes_),), np.float32))
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``.
 
@@ -235,6 +239,7 @@ class RNNImageClassifier(
 
         return softmax(self._logits(X), axis=1)
 
+    @dask_aware(lambda self, X: ((len(self.classes_),), np.float32))
     def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`, computed without underflow.
 
@@ -252,6 +257,7 @@ class RNNImageClassifier(
 
         return log_softmax(self._logits(X), axis=1)
 
+    @dask_aware(lambda self, X: ((), self.classes_.dtype))
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted class labels.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import re
 import sys
@@ -280,7 +281,7 @@ def _load_folders(path, folders, reading, mask_options, require_target):
 def _unlabelled_folder(path: Path, image_size, color_mode, skip_errors):
     """A flat folder of images without labels, for ``predict``: the images read and their
     files (without those ``skip_errors`` left out)."""
-    from ._folders import image_files, read_images
+    from ._folders import image_files
 
     if not path.is_dir():
         raise UsageError(f"{path} is not a folder of images.")
@@ -289,16 +290,39 @@ def _unlabelled_folder(path: Path, image_size, color_mode, skip_errors):
         raise UsageError(
             f"{path} holds no images (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .webp or .gif files)."
         )
+    images, read = _read_files(files, image_size, color_mode, skip_errors)
+    return images, None, "classification", read
+
+
+def _read_files(files, image_size, color_mode, skip_errors):
+    """The images of ``files`` and the names of the files read (without those that
+    ``skip_errors`` left out, whose warnings are passed on to the caller, which prints them)."""
+    from ._folders import read_images
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         images = read_images(
             files, image_size=image_size, color_mode=color_mode, skip_errors=skip_errors
         )
     skipped = set()
-    for warning in caught:  # passed on to the caller, which prints them
+    for warning in caught:
         skipped.update(getattr(warning.message, "skipped", {}))
-        warnings.warn(warning.message, stacklevel=2)
-    return images, None, "classification", [str(f) for f in files if str(f) not in skipped]
+        warnings.warn(warning.message, stacklevel=3)
+    return images, [str(f) for f in files if str(f) not in skipped]
+
+
+def _flat_image_folder(path: Path | None) -> list | None:
+    """The image files of ``path`` when it is a flat folder of images (no class or mask
+    sub-folders), which ``skrnn predict`` reads chunk by chunk; else None."""
+    from ._folders import image_files
+
+    if path is None or not path.is_dir() or _segmentation_folders(path) is not None:
+        return None
+    if _transcription_file(path) is not None:
+        return None
+    if any(child.is_dir() and image_files(child) for child in path.iterdir()):
+        return None
+    return image_files(path) or None
 
 
 def _data_options(args) -> dict:
@@ -411,11 +435,11 @@ def _check_data(estimator, X, y, name: str) -> None:
 def _fit(estimator, X, y) -> None:
     """``estimator.fit(X, y)``; a model too large for the memory, or a loss that turned NaN
     (e.g. too high a learning rate), ends in one line, with the estimator's own message."""
-    from .exceptions import NonFiniteLossError
+    from .exceptions import DistributedError, NonFiniteLossError
 
     try:
         estimator.fit(X, y)
-    except (MemoryError, NonFiniteLossError) as error:
+    except (MemoryError, NonFiniteLossError, DistributedError) as error:
         raise UsageError(_message(error) or "Training ran out of memory.") from None
 
 
@@ -603,6 +627,19 @@ def _cv(args) -> int:
 
 def _train(args) -> int:
     params = _single_values(parse_params(args.param))
+    reports = True
+    if args.distributed:
+        from . import distributed
+
+        if not distributed.init():
+            raise UsageError(
+                "--distributed trains in the processes that torchrun starts; launch the command "
+                "as torchrun --nproc-per-node N -m skrnn fit DATA --distributed (or python -m "
+                "torch.distributed.run ...)."
+            )
+        params["distributed"] = True
+        reports = distributed.rank() == 0  # one process reports (and writes the model)
+        args.quiet = args.quiet or not reports
     output = _output_file(args.output, "-o")
     X, y, task, _ = load_data(
         args.data, image_size=args.image_size, color_mode=args.color_mode, **_data_options(args)
@@ -626,7 +663,111 @@ def _train(args) -> int:
             metric = "mean IoU" if task == "segmentation" else "accuracy"
             scores = f"{metric} {estimator.score(X, y):.4f}"
         print(f"Trained {estimator!r} on {_describe(X)} in {elapsed:.1f} s; training {scores}.")
-    print(f"Model saved to {output}")
+    if reports:
+        print(f"Model saved to {output}")
+    return 0
+
+
+@contextlib.contextmanager
+def _csv_rows(output, model, with_files: bool, with_proba: bool):
+    """A CSV of predictions (to ``output``, or stdout) opened with its header; yields
+    ``write(first_index, predictions, proba or None, filenames or None)``, which adds rows."""
+    import csv
+
+    try:
+        handle = output.open("w", newline="") if output else sys.stdout
+    except OSError as error:
+        raise _write_error(output, error) from None
+    try:
+        writer = csv.writer(handle)
+        header = ["index"] + (["filename"] if with_files else []) + ["prediction"]
+        header += [f"proba_{label}" for label in model.classes_] if with_proba else []
+        writer.writerow(header)
+
+        def write(first, predicted, proba, filenames):
+            for i, label in enumerate(predicted):
+                row = [first + i] + ([filenames[i]] if with_files else []) + [label]
+                row += [f"{p:.6g}" for p in proba[i]] if with_proba else []
+                writer.writerow(row)
+
+        yield write
+    finally:
+        if output:
+            handle.close()
+
+
+# Images a streamed prediction reads at a time.
+_STREAM_CHUNK = 1024
+
+
+def _predict_folder(model, model_path, files, args, output, image_size, color_mode) -> int:
+    """``skrnn predict`` on a flat folder of images: read, predict and write the rows chunk by
+    chunk, so a folder larger than the memory never is in memory (an ``.npz`` keeps only the
+    predictions until it is written)."""
+    from tqdm.auto import tqdm
+
+    with_proba = hasattr(model, "predict_proba")
+    npz = output is not None and output.suffix.lower() == ".npz"
+    kept = {"predictions": [], "proba": [], "filenames": []}
+    done = 0
+
+    def read(part):
+        try:
+            return _read_files(part, image_size, color_mode, args.skip_errors)
+        except (ValueError, OSError) as error:
+            raise UsageError(f"Cannot read the images of {args.data}: {_message(error)}") from None
+
+    # Images that do not suit the model stop before the progress bar starts.
+    first = read(files[:_STREAM_CHUNK])
+    try:
+        if len(first[0]):
+            model._check_X(first[0], reset=False)
+    except ValueError as error:
+        raise UsageError(
+            f"{_data_name(args)} does not suit the model {model_path}: {_message(error)}"
+        ) from None
+    with contextlib.ExitStack() as stack:
+        write = None
+        if not npz:
+            write = stack.enter_context(_csv_rows(output, model, True, with_proba))
+        for start in tqdm(
+            range(0, len(files), _STREAM_CHUNK),
+            desc="predicting",
+            unit="batch",
+            disable=args.quiet,
+        ):
+            images, names = first if start == 0 else read(files[start : start + _STREAM_CHUNK])
+            if not len(images):
+                continue
+            try:
+                if with_proba:
+                    proba = model.predict_proba(images)
+                    predicted = model.classes_[proba.argmax(axis=1)]
+                else:
+                    proba, predicted = None, model.predict(images)
+            except ValueError as error:
+                raise UsageError(
+                    f"{_data_name(args)} does not suit the model {model_path}: {_message(error)}"
+                ) from None
+            if npz:
+                for key, value in (("predictions", predicted), ("proba", proba)):
+                    if value is not None:
+                        kept[key].append(value)
+                kept["filenames"] += names
+            else:
+                write(done, predicted, proba, names)
+            done += len(names)
+    if npz:
+        arrays = {"predictions": np.concatenate(kept["predictions"] or [np.empty(0)])}
+        if with_proba and kept["proba"]:
+            arrays["proba"], arrays["classes"] = np.concatenate(kept["proba"]), model.classes_
+        arrays["filenames"] = np.asarray(kept["filenames"])
+        try:
+            np.savez_compressed(output, **arrays)
+        except OSError as error:
+            raise _write_error(output, error) from None
+    if output is not None and not args.quiet:
+        print(f"{done} predictions written to {output}")
     return 0
 
 
@@ -658,6 +799,9 @@ def _predict(args) -> int:
     image_size = args.image_size or (None if segmenting else (height, width))
     color_mode = args.color_mode or ("rgb" if channels == 3 else "grayscale")
     data_path = None if args.data is None else Path(args.data)
+    files = None if segmenting or reading or args.images else _flat_image_folder(data_path)
+    if files is not None:
+        return _predict_folder(model, model_path, files, args, output, image_size, color_mode)
     if reading and data_path is not None and data_path.is_dir():
         # Lines keep their widths: a folder is read at the model's height, with its
         # transcription file if it has one.
@@ -740,24 +884,8 @@ def _predict(args) -> int:
         except OSError as error:
             raise _write_error(output, error) from None
     else:
-        import csv
-
-        try:
-            handle = output.open("w", newline="") if output else sys.stdout
-        except OSError as error:
-            raise _write_error(output, error) from None
-        try:
-            writer = csv.writer(handle)
-            header = ["index"] + (["filename"] if filenames is not None else []) + ["prediction"]
-            header += [f"proba_{label}" for label in model.classes_] if proba is not None else []
-            writer.writerow(header)
-            for i, label in enumerate(predicted):
-                row = [i] + ([filenames[i]] if filenames is not None else []) + [label]
-                row += [f"{p:.6g}" for p in proba[i]] if proba is not None else []
-                writer.writerow(row)
-        finally:
-            if output:
-                handle.close()
+        with _csv_rows(output, model, filenames is not None, proba is not None) as write:
+            write(0, predicted, proba, filenames)
     if output is not None and not args.quiet:
         print(f"{len(predicted)} predictions written to {output}", file=info)
     return 0
@@ -991,13 +1119,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser(
         "train",
+        aliases=["fit"],
         help="fit a model on your data and save it",
         description=(
             "Fit RNNImageClassifier on labels or RNNSegmenter on masks and save it with "
             "estimator.save (a safe model file: safetensors weights and JSON; read it back "
             "with skrnn.load or `skrnn predict`)."
         ),
-        epilog="example: skrnn train data.npz -o model.skrnn --param cell=lstm",
+        epilog=(
+            "example: skrnn train data.npz -o model.skrnn --param cell=lstm; in 4 processes: "
+            "torchrun --nproc-per-node 4 -m skrnn fit data.npz --distributed"
+        ),
     )
     train.add_argument("data", metavar="DATA", nargs="?", help=DATA_HELP)
     train.add_argument(
@@ -1005,6 +1137,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--param", action="append", metavar="NAME=VALUE", help=PARAM_HELP)
     train.add_argument("--random-state", type=_seed, default=0, help="seed (default: 0)")
+    train.add_argument(
+        "--distributed",
+        action="store_true",
+        help=(
+            "train one model in the processes torchrun starts (data parallelism; launch as "
+            "torchrun --nproc-per-node N -m skrnn fit ... --distributed); only the first "
+            "process prints and writes the model"
+        ),
+    )
     _add_data_options(train)
     train.set_defaults(handler=_train)
 

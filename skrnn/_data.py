@@ -404,6 +404,9 @@ class BatchLoader:
     maps one batch ahead, in their own dtype) into page-locked memory, copied beside the GPU's
     work, then cast and augmented there. Without ``device``, batches stay on the host, in
     page-locked memory with ``pin_memory``.
+
+    In a distributed fit, ``shard`` (a :class:`skrnn.distributed.Shard`) draws the order that
+    every process shares and keeps this process's part of each batch.
     """
 
     def __init__(
@@ -414,6 +417,7 @@ class BatchLoader:
         augment=None,
         pin_memory=False,
         device=None,
+        shard=None,
     ):
         if isinstance(dataset, Subset):
             self.source = dataset.dataset
@@ -427,14 +431,22 @@ class BatchLoader:
         self.augment = augment
         self.pin_memory = pin_memory
         self.device = None if device is None else torch.device(device)
+        self.shard = shard
 
     def __len__(self):
+        if self.shard is not None:  # a last batch smaller than the group is left out
+            full, rest = divmod(self.n_samples, self.batch_size)
+            return full + (rest >= self.shard.size)
         return math.ceil(self.n_samples / self.batch_size)
 
     def __iter__(self):
         indices = self.indices
         if self.shuffle:
-            order = torch.randperm(self.n_samples).numpy()
+            # A distributed fit's processes all draw the same order, each from the shard.
+            if self.shard is not None:
+                order = self.shard.order(self.n_samples)
+            else:
+                order = torch.randperm(self.n_samples).numpy()
             indices = order if indices is None else indices[order]
         batches = [
             np.arange(start, min(start + self.batch_size, self.n_samples))
@@ -442,6 +454,8 @@ class BatchLoader:
             else indices[start : start + self.batch_size]
             for start in range(0, self.n_samples, self.batch_size)
         ]
+        if self.shard is not None:  # this process's share of every batch
+            batches = self.shard.parts(batches)
         # Batches read from an array or a memory map (rather than sliced from a tensor) are
         # read one ahead by a background thread while the model trains on the current one.
         # Augmentation stays here, in order, so its random draws are those of a plain loop.

@@ -201,6 +201,15 @@ fit (other data or parameters) is refused with an error saying what differs. The
 removed when the fit finishes. ``partial_fit`` ignores it. Give each fit its own path: fits
 running at once (a parallel search) must not share one. Not saved in model files.""",
     ),
+    "distributed": (
+        '{"auto", True, False}',
+        """Train one model in several processes (data parallelism with PyTorch's
+``DistributedDataParallel``; see :mod:`skrnn.distributed`). ``"auto"`` does so in a script
+launched by ``torchrun`` for several processes, or where a ``torch.distributed`` process group
+of several is initialised, and trains alone otherwise; True insists (an error outside such a
+group); False always trains alone. ``batch_size`` stays the global batch, split between the
+processes.""",
+    ),
 }
 
 _SLOT = "{parameters}"

@@ -317,6 +317,7 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         warm_start=False,
         callbacks=None,
         checkpoint=None,
+        distributed="auto",
     ):
         self.cell = cell
         self.hidden_size = hidden_size
@@ -347,6 +348,7 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         self.warm_start = warm_start
         self.callbacks = callbacks
         self.checkpoint = checkpoint
+        self.distributed = distributed
 
     # ----------------------------------------------------------------- public API
     def fit(

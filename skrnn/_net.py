@@ -499,8 +499,14 @@ class SkrnnNet(NeuralNet):
     def infer(self, x, **fit_params):
         if isinstance(x, Mapping):
             x = x["X"]
+        module = self.module_
+        # A distributed fit's training steps go through DistributedDataParallel, which
+        # averages the gradients over the processes in the backward pass.
+        parallel = self.__dict__.get("ddp_module_")
+        if parallel is not None and module.training and torch.is_grad_enabled():
+            module = parallel
         with autocast(self.device, self.precision):
-            output = self.module_(_on_device(x, self.device), **fit_params)
+            output = module(_on_device(x, self.device), **fit_params)
         if PRECISIONS[self.precision] is not None and _is_float_tensor(output):
             output = output.float()  # the loss and the scores in float32
         return output

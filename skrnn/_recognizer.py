@@ -32,6 +32,7 @@ from ._data import (
     to_device,
 )
 from ._docs import fill_parameter_docs
+from ._lazy import dask_aware
 from ._modules import RecurrentEncoder, Standardize
 from ._utils import probe_images
 from ._validation import check_head, check_images, check_input_statistics, format_shape
@@ -305,6 +306,7 @@ class RNNSequenceRecognizer(AugmentMixin, BaseRNNEstimator):
         warm_start=False,
         callbacks=None,
         checkpoint=None,
+        distributed="auto",
     ):
         self.cell = cell
         self.hidden_size = hidden_size
@@ -333,6 +335,7 @@ class RNNSequenceRecognizer(AugmentMixin, BaseRNNEstimator):
         self.warm_start = warm_start
         self.callbacks = callbacks
         self.checkpoint = checkpoint
+        self.distributed = distributed
 
     # ----------------------------------------------------------------- public API
     def fit(
@@ -368,6 +371,7 @@ class RNNSequenceRecognizer(AugmentMixin, BaseRNNEstimator):
         finally:
             self.__dict__.pop("_line_widths", None)  # only for this fit's targets
 
+    @dask_aware(lambda self, X: ((), object))
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Read every line.
 

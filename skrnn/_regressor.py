@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_array
 from ._augment import AugmentMixin
 from ._base import BaseRNNEstimator
 from ._docs import fill_parameter_docs
+from ._lazy import dask_aware
 from ._reading import SequenceReadingMixin
 from ._validation import check_target_length
 
@@ -114,6 +115,7 @@ class RNNImageRegressor(RegressorMixin, AugmentMixin, SequenceReadingMixin, Base
         warm_start=False,
         callbacks=None,
         checkpoint=None,
+        distributed="auto",
     ):
         self.cell = cell
         self.hidden_size = hidden_size
@@ -148,6 +150,7 @@ class RNNImageRegressor(RegressorMixin, AugmentMixin, SequenceReadingMixin, Base
         self.warm_start = warm_start
         self.callbacks = callbacks
         self.checkpoint = checkpoint
+        self.distributed = distributed
 
     def fit(
         self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
@@ -195,6 +198,7 @@ class RNNImageRegressor(RegressorMixin, AugmentMixin, SequenceReadingMixin, Base
         """
         return self._fit(X, y, sample_weight, partial=True)
 
+    @dask_aware(lambda self, X: (() if self._y_1d else (self.n_outputs_,), np.float64))
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted targets.
 

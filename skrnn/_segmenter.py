@@ -15,6 +15,7 @@ from ._base import MAX_AUTO_EPOCHS, BaseRNNEstimator
 from ._data import channel_statistics
 from ._docs import fill_parameter_docs
 from ._labels import LabelledTargetsMixin
+from ._lazy import dask_aware
 from ._renet import ReSegModel
 from ._resizing import COARSE_FACTOR, CoarseToFine, Downscaled, coarse_epochs
 from ._utils import probe_images
@@ -285,6 +286,7 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         warm_start=False,
         callbacks=None,
         checkpoint=None,
+        distributed="auto",
     ):
         self.cell = cell
         self.hidden_size = hidden_size
@@ -318,6 +320,7 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         self.warm_start = warm_start
         self.callbacks = callbacks
         self.checkpoint = checkpoint
+        self.distributed = distributed
 
     @property
     def patch_size_(self) -> tuple[int, int]:
@@ -377,6 +380,7 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         classes = self._partial_fit_classes(classes)
         return self._fit(X, _require_masks(y), sample_weight, partial=True, classes=classes)
 
+    @dask_aware(lambda self, X: (tuple(X.shape[1:3]) + (len(self.classes_),), np.float32))
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities of every pixel, in the order of ``classes_``.
 
@@ -402,6 +406,7 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         height, width, channels = self.image_shape_
         return self._forward(probe_images((min(height, 32), min(width, 32), channels)))
 
+    @dask_aware(lambda self, X: (tuple(X.shape[1:3]), self.classes_.dtype))
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Label masks: the most probable class of every pixel.
 

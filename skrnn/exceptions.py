@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 __all__ = [
+    "DistributedError",
     "MissingCellError",
     "ModelFileError",
     "NonFiniteLossError",
@@ -40,6 +41,20 @@ class MissingCellError(ModelFileError):
     --------
     >>> from skrnn.exceptions import MissingCellError, ModelFileError
     >>> issubclass(MissingCellError, ModelFileError)
+    True
+    """
+
+
+class DistributedError(RuntimeError):
+    """A distributed fit lost one of its processes: it died, failed or stopped answering.
+
+    Raised in the processes that remain, instead of a wait without end; the message names the
+    process and what it was doing. A subclass of :class:`RuntimeError`.
+
+    Examples
+    --------
+    >>> from skrnn.exceptions import DistributedError
+    >>> issubclass(DistributedError, RuntimeError)
     True
     """
 

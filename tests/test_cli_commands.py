@@ -391,3 +391,50 @@ def test_recognition_data_trains_a_recognizer_and_reports_cer(tmp_path, capsys):
     assert [row["filename"].rsplit("/", 1)[-1] for row in csv.DictReader(predictions.open())] == [
         f"{i}.png" for i in range(4)
     ]
+
+
+def test_predict_streams_a_folder_chunk_by_chunk(tmp_path, monkeypatch, capsys):
+    """A flat folder is read, predicted and written a chunk at a time, never whole."""
+    Image = pytest.importorskip("PIL.Image")
+    import skrnn._cli
+    import skrnn._folders
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 255, (40, 8, 8)).astype(np.uint8)
+    np.savez(tmp_path / "d.npz", X=X, y=np.arange(40) % 3)
+    model = tmp_path / "m.skrnn"
+    assert main(["train", str(tmp_path / "d.npz"), "-o", str(model), "-q", *TINY]) == 0
+    (tmp_path / "many").mkdir()
+    for i, pixels in enumerate(X):
+        Image.fromarray(pixels).save(tmp_path / "many" / f"{i:02d}.png")
+    reads = []
+    read_images = skrnn._folders.read_images
+    monkeypatch.setattr(skrnn._cli, "_STREAM_CHUNK", 16)
+    monkeypatch.setattr(
+        skrnn._folders,
+        "read_images",
+        lambda files, **kw: reads.append(len(files)) or read_images(files, **kw),
+    )
+    for output in ("p.csv", "p.npz"):
+        reads.clear()
+        argv = ["predict", str(model), str(tmp_path / "many"), "-o", str(tmp_path / output), "-q"]
+        assert main(argv) == 0
+        assert reads == [16, 16, 8]  # three chunks, never the whole folder
+    rows = list(csv.DictReader((tmp_path / "p.csv").open()))
+    expected = skrnn.load(model).predict_proba(X)
+    assert [int(row["index"]) for row in rows] == list(range(40))
+    assert [row["filename"].rsplit("/", 1)[-1] for row in rows] == [
+        f"{i:02d}.png" for i in range(40)
+    ]
+    np.testing.assert_allclose(
+        [[float(row[f"proba_{c}"]) for c in range(3)] for row in rows], expected, atol=1e-5
+    )
+    saved = np.load(tmp_path / "p.npz")
+    np.testing.assert_allclose(saved["proba"], expected, rtol=1e-5, atol=1e-6)
+    assert len(saved["filenames"]) == 40
+
+
+def test_train_distributed_outside_torchrun_says_how_to_launch(digits_npz, tmp_path, capsys):
+    argv = ["fit", str(digits_npz), "-o", str(tmp_path / "m.skrnn"), "--distributed", *TINY]
+    assert main(argv) == 2
+    assert "torchrun --nproc-per-node N -m skrnn fit" in capsys.readouterr().err

@@ -42,3 +42,82 @@ def test_grid_search_on_a_dask_cluster_matches_the_local_run(digits):
         on_cluster.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"]
     )
     assert on_cluster.best_params_ == local.best_params_
+
+
+da = pytest.importorskip("dask.array")
+
+
+def _keys_holding(graph, obj) -> int:
+    """How many keys of a task graph hold ``obj`` itself (not a task that uses it)."""
+    return sum(
+        1 for value in dict(graph).values() if value is obj or getattr(value, "value", None) is obj
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    from skrnn import RNNImageRegressor, RNNSegmenter
+    from skrnn.datasets import load_digits_images, make_shapes
+
+    X, y = load_digits_images(return_X_y=True)
+    small = {"hidden_size": 8, "max_epochs": 2, "random_state": 0, "n_threads": 1}
+    shapes, masks = make_shapes(n_samples=40, image_size=12, random_state=0)
+    return {
+        "X": X,
+        "shapes": shapes,
+        "classifier": RNNImageClassifier(**small).fit(X[:200], y[:200]),
+        "regressor": RNNImageRegressor(**small).fit(X[:200], y[:200].astype(float)),
+        "segmenter": RNNSegmenter(**small).fit(shapes, masks),
+    }
+
+
+def test_prediction_on_a_dask_array_is_lazy_and_ships_the_model_once(fitted, batch_tolerance):
+    clf, X = fitted["classifier"], fitted["X"]
+    lazy = clf.predict_proba(da.from_array(X, chunks=(300, 8, 8)))
+    assert isinstance(lazy, da.Array)
+    assert lazy.shape == (len(X), 10) and lazy.chunks[0] == (300,) * 5 + (297,)
+    # One key of the graph holds the model; every chunk's task depends on it.
+    assert _keys_holding(lazy.__dask_graph__(), clf) == 1
+    np.testing.assert_allclose(lazy.compute(), clf.predict_proba(X), **batch_tolerance)
+    labels = clf.predict(da.from_array(X, chunks=(300, 4, 4)))  # chunks split inside images
+    assert labels.dtype == clf.classes_.dtype
+    np.testing.assert_array_equal(labels.compute(), clf.predict(X))
+
+
+def test_cluster_predictions_equal_the_in_memory_ones(fitted, batch_tolerance):
+    X, shapes = fitted["X"], fitted["shapes"]
+    clf, reg, seg = fitted["classifier"], fitted["regressor"], fitted["segmenter"]
+    images, photos = da.from_array(X, chunks=(400, 8, 8)), da.from_array(shapes, chunks=10)
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=40,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        with distributed.get_task_stream(client) as tasks:
+            proba, values, masks, mask_proba = client.compute(
+                [
+                    clf.predict_proba(images),
+                    reg.predict(images),
+                    seg.predict(photos),
+                    seg.predict_proba(photos),
+                ],
+                sync=True,
+            )
+        assert len({task["worker"] for task in tasks.data}) == 2  # both workers predicted
+    np.testing.assert_allclose(proba, clf.predict_proba(X), **batch_tolerance)
+    np.testing.assert_allclose(values, reg.predict(X), rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(masks, seg.predict(shapes))
+    np.testing.assert_allclose(mask_proba, seg.predict_proba(shapes), **batch_tolerance)
+
+
+def test_a_dask_array_of_unknown_size_gets_a_clear_error(fitted):
+    X = da.from_array(fitted["X"], chunks=(300, 8, 8))
+    unknown = X[X[:, 0, 0] >= 0]  # a selection: the number of images is unknown, not their size
+    assert fitted["classifier"].predict(unknown).compute().shape == (len(fitted["X"]),)
+    with pytest.raises(ValueError, match="one image's output|samples along"):
+        fitted["classifier"].predict(da.ones(5, chunks=5))

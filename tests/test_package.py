@@ -21,6 +21,7 @@ PUBLIC_MODULES = [
     "skrnn",
     "skrnn.cells",
     "skrnn.datasets",
+    "skrnn.distributed",
     "skrnn.exceptions",
     "skrnn.inspection",
     "skrnn.metrics",
