@@ -5,17 +5,32 @@ region moved the estimator's output for a class (classifier, segmenter) or a tar
 (regressor). Two attribution methods of `Captum <https://captum.ai>`_ are offered:
 
 ``"occlusion"``
-    Each of the estimator's own reading units (a row, a column, a pixel or a patch of a
-    classifier or regressor, as its ``order`` reads the image; a patch of a segmenter's sweeps)
-    is replaced by the training mean, one unit at a time (Captum's ``FeatureAblation``), and
-    the change of the output is the importance of every pixel of that unit. The units are
-    found by running the estimator's own conversion (:func:`skrnn.sequence.sequences_to_images`,
-    :func:`skrnn.sequence.grid_to_images`) on the units' indices, so the map shows exactly what
-    the network reads as one step.
+    Square windows tiling the image (``window="auto"``: 8 x 8 of them, 2 x 2 pixels each on
+    16 x 16 images, 4 x 4 on 28 x 28) are replaced by the baseline, one window at a time
+    (Captum's ``FeatureAblation``), and the change of the output is the importance of every
+    pixel of that window. ``window="units"`` occludes the estimator's own reading units
+    instead (a row, a column, a pixel or a patch, as its ``order`` reads the image; a patch of
+    a segmenter's sweeps), found by running the estimator's own conversion
+    (:func:`skrnn.sequence.sequences_to_images`, :func:`skrnn.sequence.grid_to_images`) on
+    the units' indices: the map then shows what the network reads as one step, but a unit as
+    long as a row spreads one region's effect over the whole row.
 ``"integrated_gradients"``
-    Gradients of the output integrated along the straight path from the training-mean image
-    to the image (Captum's ``IntegratedGradients``), summed over each pixel's channels; the
-    values of a map add up to the output's change from the mean image to the image.
+    Gradients of the output integrated along the straight path from the baseline image to
+    the image (Captum's ``IntegratedGradients``), summed over each pixel's channels; the
+    values of a map add up to the output's change from the baseline to the image.
+
+The baseline is what "absent" means. ``"mean"`` (the default) is the training images' mean
+value per channel, which every pixel of the training set is close to on average. Pass images
+(typically a few dozen training images) to average the maps over them as baselines
+(occlusion then fills a window with each baseline image's own pixels, and integrated
+gradients become "expected gradients"): the right choice where a flat image is far from
+anything the model has seen, such as textures or noise. A number fills with that value
+(0 for black, where black means absent).
+
+A map can only show what the model does: where a model relies on pixels outside the region
+its label depends on (it overfitted noise), the maps say so. Check a map against a model
+with random weights and one trained on shuffled labels (Adebayo et al., 2018): maps that
+look alike carry no information about the model.
 
 Attributions are computed on the images as the estimator receives them, before its
 standardisation (which is inside the network), so they are already in pixels. Captum is an
@@ -187,6 +202,8 @@ def importance_map(
     method: str = "occlusion",
     pixels: ArrayLike | None = None,
     n_steps: int = 32,
+    window="auto",
+    baseline="mean",
 ) -> np.ndarray:
     """How much each pixel region of each image drove the estimator's output.
 
@@ -206,13 +223,21 @@ def importance_map(
         Segmenter: the class to explain at the chosen pixels; None explains each pixel's
         predicted class.
     method : {"occlusion", "integrated_gradients"}, default="occlusion"
-        ``"occlusion"`` replaces the estimator's reading units (rows, columns, pixels or
-        patches; see :func:`reading_units`) one at a time by the training mean;
-        ``"integrated_gradients"`` integrates gradients from the training-mean image.
+        ``"occlusion"`` replaces windows of the image one at a time by the baseline;
+        ``"integrated_gradients"`` integrates gradients from the baseline image.
     pixels : array-like of bool of shape (H, W) or (n, H, W), default=None
         Segmenter only: the pixels whose prediction is explained; all pixels by default.
     n_steps : int, default=32
         Steps of the path integral of ``"integrated_gradients"``.
+    window : "auto", "units", int or (int, int), default="auto"
+        Occlusion's windows: ``"auto"`` squares of ``ceil(max(H, W) / 8)`` pixels,
+        ``"units"`` the estimator's reading units (:func:`reading_units`), an int or
+        ``(height, width)`` rectangles of that size, tiling the image from its top-left
+        corner.
+    baseline : "mean", float or array-like of images, default="mean"
+        What replaces the image: the training mean per channel, one value, or images of the
+        estimator's shape ``(H, W[, C])`` or ``(k, H, W[, C])``, over which the maps are
+        averaged.
 
     Returns
     -------
@@ -259,44 +284,104 @@ def importance_map(
             "ids (embedding_dim is set); use method='occlusion'."
         )
     n, height, width, channels = images.shape
+    bases = _baselines(estimator, baseline, images, embeds)
+    windows = _windows(estimator, window, height, width)
     weights = _output_weights(estimator, kind, X, images, target, pixels)
     module = estimator.net_.module_
     module.eval()  # as in predict: dropout off (skorch sets the mode on every training step)
     device = next(module.parameters()).device
     forward = _scalar_output(module, kind)
     dtype = estimator._input_dtype()
-    if embeds:  # occlude with id 0
-        baseline = torch.zeros((1, height, width, channels), dtype=dtype, device=device)
-    else:
-        mean = torch.as_tensor(estimator._input_mean, dtype=torch.float32, device=device)
-        baseline = mean.expand(1, height, width, channels)
-    units = torch.as_tensor(reading_units(estimator, height, width), device=device)
+    units = torch.as_tensor(windows, device=device)
     mask = units[None, :, :, None].expand(1, height, width, channels)
-    maps = np.empty((n, height, width))
+    maps = np.zeros((n, height, width))
     with torch_threads(estimator.n_threads), torch.backends.cudnn.flags(enabled=False):
         # cuDNN's recurrent kernels compute gradients only in training mode.
         for start in range(0, n, _IMAGES_PER_BATCH):
             stop = min(start + _IMAGES_PER_BATCH, n)
             batch = torch.as_tensor(np.asarray(images[start:stop]), dtype=dtype).to(device)
             args = (weights[start:stop].to(device),)
-            base = baseline.expand_as(batch).contiguous()
-            if method == "occlusion":
-                with torch.no_grad():
-                    found = FeatureAblation(forward).attribute(
-                        batch, baselines=base, additional_forward_args=args, feature_mask=mask
+            for baseline_image in bases:
+                base = torch.as_tensor(baseline_image, dtype=dtype, device=device)
+                base = base.expand_as(batch).contiguous()
+                if method == "occlusion":
+                    with torch.no_grad():
+                        found = FeatureAblation(forward).attribute(
+                            batch, baselines=base, additional_forward_args=args, feature_mask=mask
+                        )
+                    found = found.float().mean(dim=-1)  # a window's effect, for its channels
+                else:
+                    found = (
+                        IntegratedGradients(forward)
+                        .attribute(
+                            batch,
+                            baselines=base,
+                            additional_forward_args=args,
+                            n_steps=int(n_steps),
+                            internal_batch_size=(stop - start) * int(n_steps),
+                        )
+                        .sum(dim=-1)
                     )
-                found = found.float().mean(dim=-1)  # a unit's effect, shared by its channels
-            else:
-                found = (
-                    IntegratedGradients(forward)
-                    .attribute(
-                        batch,
-                        baselines=base,
-                        additional_forward_args=args,
-                        n_steps=int(n_steps),
-                        internal_batch_size=(stop - start) * int(n_steps),
-                    )
-                    .sum(dim=-1)
-                )
-            maps[start:stop] = found.detach().cpu().numpy()
+                maps[start:stop] += found.detach().cpu().numpy() / len(bases)
     return maps
+
+
+def _windows(estimator, window, height: int, width: int) -> np.ndarray:
+    """Occlusion's windows: the index of each pixel's window ``(H, W)``."""
+    if isinstance(window, str) and window == "units":
+        return reading_units(estimator, height, width)
+    if isinstance(window, str) and window == "auto":
+        side = max(1, -(-max(height, width) // 8))
+        size = (side, side)
+    elif isinstance(window, (int, np.integer)) and not isinstance(window, bool) and window >= 1:
+        size = (int(window), int(window))
+    elif (
+        isinstance(window, (tuple, list))
+        and len(window) == 2
+        and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in window)
+        and min(window) >= 1
+    ):
+        size = (int(window[0]), int(window[1]))
+    else:
+        raise ValueError(
+            f"window must be 'auto', 'units', a positive int or (height, width), got "
+            f"{window!r:.60}."
+        )
+    rows = np.arange(height)[:, None] // size[0]
+    columns = np.arange(width)[None, :] // size[1]
+    return (rows * -(-width // size[1]) + columns).astype(np.int64)
+
+
+def _baselines(estimator, baseline, images: np.ndarray, embeds: bool) -> list:
+    """The baseline images ``(1, H, W, C)`` that the maps are averaged over."""
+    _, height, width, channels = images.shape
+    shape = (1, height, width, channels)
+    if isinstance(baseline, str):
+        if baseline != "mean":
+            raise ValueError(f"baseline must be 'mean', a number or images, got {baseline!r:.60}.")
+        if embeds:  # occlude with id 0
+            return [np.zeros(shape, dtype=np.int64)]
+        mean = np.asarray(estimator._input_mean, dtype=np.float32)
+        return [np.broadcast_to(mean, shape).copy()]
+    if np.ndim(baseline) == 0:
+        value = float(baseline)
+        if not np.isfinite(value):
+            raise ValueError(f"baseline must be finite, got {baseline!r}.")
+        return [np.full(shape, value, dtype=np.float32)]
+    given = np.asarray(baseline)
+    one_colour_image = given.ndim == 3 and channels > 1 and given.shape == (height, width, channels)
+    if given.ndim == 2 or one_colour_image:
+        given = given[None]
+    try:
+        found = estimator._check_X(given, reset=False)
+    except ValueError as exc:
+        raise ValueError(
+            f"baseline images must be images like X, of shape (H, W[, C]) or (k, H, W[, C]) "
+            f"with H, W, C = {height}, {width}, {channels}: {exc}"
+        ) from None
+    if found.shape[1:] != images.shape[1:]:
+        raise ValueError(
+            f"baseline images have shape {found.shape[1:]}, but the images to explain have "
+            f"{images.shape[1:]}."
+        )
+    return [np.array(found[i : i + 1]) for i in range(len(found))]

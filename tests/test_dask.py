@@ -1,4 +1,6 @@
-"""Hyper-parameter searches run on a Dask cluster through joblib, as on one machine."""
+"""Dask: searches on a cluster through joblib, and lazy predictions on dask arrays."""
+
+import contextlib
 
 import numpy as np
 import pytest
@@ -20,9 +22,9 @@ def search(X, y):
     )
 
 
-def test_grid_search_on_a_dask_cluster_matches_the_local_run(digits):
-    X, y = digits[0][:120], digits[1][:120]
-    local = search(X, y).fit(X, y)
+@contextlib.contextmanager
+def local_cluster():
+    """A client of a cluster of two worker processes on this machine, one thread each."""
     with (
         distributed.LocalCluster(
             n_workers=2,
@@ -33,6 +35,13 @@ def test_grid_search_on_a_dask_cluster_matches_the_local_run(digits):
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
+        yield client
+
+
+def test_grid_search_on_a_dask_cluster_matches_the_local_run(digits):
+    X, y = digits[0][:120], digits[1][:120]
+    local = search(X, y).fit(X, y)
+    with local_cluster() as client:
         with distributed.get_task_stream(client) as tasks, joblib.parallel_backend("dask"):
             on_cluster = search(X, y).fit(X, y)
         # The fits really ran as tasks in the worker processes.
@@ -88,16 +97,7 @@ def test_cluster_predictions_equal_the_in_memory_ones(fitted, batch_tolerance):
     X, shapes = fitted["X"], fitted["shapes"]
     clf, reg, seg = fitted["classifier"], fitted["regressor"], fitted["segmenter"]
     images, photos = da.from_array(X, chunks=(400, 8, 8)), da.from_array(shapes, chunks=10)
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=40,
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
+    with local_cluster() as client:
         with distributed.get_task_stream(client) as tasks:
             proba, values, masks, mask_proba = client.compute(
                 [

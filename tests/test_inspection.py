@@ -83,7 +83,7 @@ def test_occlusion_units_are_the_estimators_reading_steps(order, patch_size, exp
     ).fit(X[:40], y[:40])
     units = reading_units(clf)
     assert units[0].tolist() == expected_first_row
-    maps = importance_map(clf, X[:2], method="occlusion")
+    maps = importance_map(clf, X[:2], method="occlusion", window="units")
     for image_map in maps:  # every pixel of a unit shares the unit's effect
         for unit in np.unique(units):
             assert np.ptp(image_map[units == unit]) < 1e-6
@@ -130,3 +130,81 @@ def test_importance_display_draws_image_map_and_overlay(quadrant_classifier):
     drawn = display.images_[0, 1].get_array()
     np.testing.assert_allclose(drawn, importance_map(quadrant_classifier, X[:1])[0], atol=1e-5)
     matplotlib.pyplot.close("all")
+
+
+def _randomised(estimator):
+    """A copy of ``estimator`` whose network has fresh random weights (Adebayo et al.'s
+    model-randomisation test): the same architecture, nothing learned."""
+    import copy
+
+    import torch
+
+    copied = copy.deepcopy(estimator)
+    torch.manual_seed(1)
+    for layer in copied.net_.module_.modules():
+        if hasattr(layer, "reset_parameters"):
+            layer.reset_parameters()
+    return copied
+
+
+def _rank_correlation(first, second) -> float:
+    ranks = [np.argsort(np.argsort(np.abs(m).ravel())) for m in (first, second)]
+    return float(np.corrcoef(*ranks)[0, 1])
+
+
+@pytest.mark.parametrize("method", ["occlusion", "integrated_gradients"])
+def test_maps_fail_the_sanity_checks_of_models_that_learned_nothing(quadrant_classifier, method):
+    """Maps of a model with random weights, or of one trained on shuffled labels, must differ
+    clearly from the trained model's (rank correlation), and lose most of its lead on the
+    quadrant (which, brighter or darker than the rest, draws some importance from any model:
+    a map multiplies what changes in the image by how the model responds)."""
+    X_train, y_train = quadrant_task(400, 0)
+    from sklearn.base import clone
+
+    shuffled = clone(quadrant_classifier).fit(
+        X_train, np.random.default_rng(0).permutation(y_train)
+    )
+    X, _ = quadrant_task(20, 2)
+    trained = importance_map(quadrant_classifier, X, method=method)
+    trained_share = np.abs(trained)[:, QUADRANT].sum() / np.abs(trained).sum()
+    for name, model in (
+        ("random weights", _randomised(quadrant_classifier)),
+        ("shuffled labels", shuffled),
+    ):
+        other = importance_map(model, X, method=method)
+        share = np.abs(other)[:, QUADRANT].sum() / np.abs(other).sum()
+        correlation = _rank_correlation(trained, other)
+        print(f"{method}, {name}: {share:.1%} on the quadrant, rank correlation {correlation:.2f}")
+        assert share < trained_share - 0.2
+        assert correlation < 0.5
+
+
+def test_windows_and_baselines(quadrant_classifier):
+    X, _ = quadrant_task(3, 5)
+    tiles = importance_map(quadrant_classifier, X, window=8)
+    for block in (tiles[:, :8, :8], tiles[:, 8:, 8:]):  # one effect per 8x8 window
+        assert np.ptp(block, axis=(1, 2)).max() < 1e-6
+    assert np.abs(tiles[:, :8, :8]).sum() > np.abs(tiles[:, 8:, :]).sum()
+    rectangles = importance_map(quadrant_classifier, X, window=(16, 1))  # whole columns
+    assert np.ptp(rectangles, axis=1).max() < 1e-6
+    # Averaged over baseline images; one number; an image of the mean is the default.
+    train, _ = quadrant_task(4, 6)
+    averaged = importance_map(quadrant_classifier, X, method="integrated_gradients", baseline=train)
+    alone = [
+        importance_map(quadrant_classifier, X, method="integrated_gradients", baseline=b)
+        for b in train
+    ]
+    np.testing.assert_allclose(averaged, np.mean(alone, axis=0), rtol=1e-4, atol=1e-6)
+    mean = float(quadrant_classifier._input_mean[0])
+    np.testing.assert_allclose(
+        importance_map(quadrant_classifier, X, baseline=mean),
+        importance_map(quadrant_classifier, X),
+        rtol=1e-5,
+        atol=1e-7,
+    )
+    for bad, message in (("zero", "baseline must be"), (np.zeros((2, 4, 4)), "baseline images")):
+        with pytest.raises(ValueError, match=message):
+            importance_map(quadrant_classifier, X, baseline=bad)
+    for bad in (0, (2,), "rows", True):
+        with pytest.raises(ValueError, match="window must be"):
+            importance_map(quadrant_classifier, X, window=bad)
