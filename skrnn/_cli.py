@@ -665,6 +665,10 @@ def _train(args) -> int:
         print(f"Trained {estimator!r} on {_describe(X)} in {elapsed:.1f} s; training {scores}.")
     if reports:
         print(f"Model saved to {output}")
+    if args.distributed:  # every process ends here together, leaving nothing in flight
+        from . import distributed
+
+        distributed.finish()
     return 0
 
 

@@ -44,7 +44,7 @@ from skorch.callbacks import Callback
 
 from .exceptions import DistributedError
 
-__all__ = ["init", "launched_by_torchrun", "rank", "world_size"]
+__all__ = ["finish", "init", "launched_by_torchrun", "rank", "world_size"]
 
 # How long a collective waits for the other processes before it fails, for groups skrnn
 # initialises: long enough for a slow epoch of validation on rank 0, short of a silent hang.
@@ -132,6 +132,24 @@ def init(backend: str | None = None, timeout: datetime.timedelta | None = None) 
         backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
     torch.distributed.init_process_group(backend=backend, timeout=timeout or DEFAULT_TIMEOUT)
     return torch.distributed.get_world_size() > 1
+
+
+def finish() -> None:
+    """Wait for every process of the group, then leave it: the clean end of a distributed
+    script (a process that exits while another still talks to it may be aborted). Nothing
+    outside a group.
+
+    Examples
+    --------
+    >>> from skrnn import distributed
+    >>> distributed.finish()  # a plain python process: nothing to wait for
+    """
+    if not _joined():
+        return
+    with contextlib.suppress(Exception):
+        torch.distributed.barrier()
+    with contextlib.suppress(Exception):
+        torch.distributed.destroy_process_group()
 
 
 def rank() -> int:

@@ -90,6 +90,7 @@ def main():
             train_loss=np.array([row["train_loss"] for row in estimator.history_]),
             world_size=distributed.world_size(),
         )
+        distributed.finish()
     except Exception as exc:
         with open(os.path.join(out, f"rank{rank}.error"), "w") as file:
             file.write(f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
