@@ -13,8 +13,13 @@ Folders from the wild hold more than clean images, and every file is read the sa
   shows it and stays aligned with its mask.
 - Photos: 16-bit grey files keep their high byte (65535 is 255, as Pillow reads 16-bit colour
   PNGs; Pillow's own conversion would clip every value above 255 to white), palette files
-  their palette's colours, CMYK JPEGs become RGB, 1-bit files 0 and 255, and alpha is dropped
-  (each pixel keeps its stored colour, as torchvision's and Keras' loaders do).
+  their palette's colours, 1-bit files 0 and 255, and alpha is dropped (each pixel keeps its
+  stored colour, as torchvision's and Keras' loaders do).
+- Colour spaces: CMYK files become sRGB through the ICC profile they embed (a print file's
+  inks mean nothing without it), or by Pillow's plain inversion when they embed none; CIELAB
+  TIFFs become sRGB (Pillow converts them through LittleCMS). RGB and grey files keep their stored
+  values whatever profile they embed (Display P3, Adobe RGB), as torchvision's and Keras'
+  loaders do, so training and prediction see the same numbers as every other reader.
 - Masks: grey levels, 16-bit values, palette indices and 1-bit values (0 and 1) are the labels
   as stored; an alpha channel is dropped.
 - Hidden files (``.DS_Store``, macOS's ``._photo.jpg``), macOS's ``__MACOSX`` folder and files
@@ -27,6 +32,8 @@ Folders from the wild hold more than clean images, and every file is read the sa
 
 from __future__ import annotations
 
+import functools
+import io
 import numbers
 import re
 import threading
@@ -161,6 +168,10 @@ class _MultiFrame(Exception):
         self.frames = frames
 
 
+class _UnusableProfile(Exception):
+    """A CMYK file whose embedded profile cannot turn its colours into sRGB; says why."""
+
+
 def _is_lossy(image) -> bool:
     """Whether the file's format may have smeared its values: JPEG, and WebP unless its
     bitstream is the lossless one."""
@@ -206,6 +217,8 @@ def _why_unreadable(path: Path, error: Exception, Image) -> str:
             "the file, raise the limit before loading (PIL.Image.MAX_IMAGE_PIXELS = "
             f"{pixels or 'N'}, or None for no limit), or shrink the file."
         )
+    if isinstance(error, _UnusableProfile):
+        return f"its {error}."
     if isinstance(error, MemoryError):
         return "there is not enough memory to decode it; shrink the file or free memory."
     if isinstance(error, (FileNotFoundError, PermissionError)):
@@ -298,15 +311,64 @@ def _eight_bit(image):
     return _pillow().fromarray(values.astype(np.uint8))
 
 
+@functools.lru_cache(maxsize=8)
+def _srgb_transform(profile: bytes):
+    """A LittleCMS transform from CMYK pixels under ``profile`` (the ICC bytes a file embeds)
+    to sRGB.
+
+    It converts as Photoshop does by default: relative colorimetric (the colours the profile
+    measured, its paper white made white) with black-point compensation. It has no one-pixel
+    cache, so threads may share it, and precomputes finely (LittleCMS's coarse default is
+    10 levels off in dark saturated colours). Building one costs about as much as applying it
+    to a megapixel, and a folder's files mostly share one profile, so the last few are kept.
+    """
+    from PIL import ImageCms
+
+    flags = ImageCms.Flags
+    return ImageCms.buildTransform(
+        ImageCms.ImageCmsProfile(io.BytesIO(profile)),
+        ImageCms.createProfile("sRGB"),
+        "CMYK",
+        "RGB",
+        renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+        flags=flags.NOCACHE | flags.HIGHRESPRECALC | flags.BLACKPOINTCOMPENSATION,
+    )
+
+
+def _in_srgb(image):
+    """A CMYK image that embeds an ICC profile as sRGB, through that profile; any other image
+    as it is (a CMYK file without a profile gets Pillow's plain inversion, all that is known
+    of its inks, and CIELAB Pillow's own conversion through LittleCMS's Lab profile)."""
+    profile = image.info.get("icc_profile")
+    if image.mode != "CMYK" or not profile:
+        return image
+    try:
+        from PIL import ImageCms
+    except ImportError as error:  # pragma: no cover - Pillow's wheels include LittleCMS
+        raise _UnusableProfile(
+            "CMYK colours need Pillow's ImageCms (LittleCMS) to go through its embedded ICC "
+            "colour profile, and this Pillow was built without it; install Pillow's wheel "
+            "from PyPI (`pip install pillow`)"
+        ) from error
+    try:
+        return ImageCms.applyTransform(image, _srgb_transform(profile))
+    except (ImageCms.PyCMSError, OSError, ValueError) as error:
+        raise _UnusableProfile(
+            f"embedded ICC colour profile cannot turn its CMYK colours into RGB ({error}); "
+            "save the file again with a valid profile, or as RGB"
+        ) from error
+
+
 def _read_image(path: Path, color_mode: str, size) -> np.ndarray:
     """One image as uint8 ``(H, W)`` or ``(H, W, 3)``; ``"auto"`` follows the file.
 
     Alpha is dropped (Pillow's conversion keeps each pixel's stored colour), palettes give
-    their colours, CMYK becomes RGB and 16-bit grey its high byte.
+    their colours, CMYK and CIELAB become sRGB (:func:`_in_srgb`) and 16-bit grey its high
+    byte.
     """
 
     def prepare(image):
-        image = _eight_bit(image)
+        image = _in_srgb(_eight_bit(image))
         if color_mode == "auto":
             return image.convert("RGB" if _is_colour(image) else "L")
         return image.convert("RGB" if color_mode == "rgb" else "L")
@@ -466,7 +528,9 @@ COLOR_MODE_DOC = """color_mode : {"auto", "grayscale", "rgb"}, default="auto"
         ``(n, H, W, 3)``, the grey ones repeated over the three channels, so that no colour
         is lost. "grayscale" converts colour to luminance, ``(n, H, W)``; "rgb" always gives
         ``(n, H, W, 3)``. Whatever the mode, EXIF orientation is applied, alpha is dropped,
-        CMYK becomes RGB and 16-bit grey values are scaled to 8 bits (65535 is 255)."""
+        CMYK becomes sRGB through the ICC profile the file embeds (or Pillow's plain
+        inversion without one), CIELAB becomes sRGB, and 16-bit grey values are scaled to
+        8 bits (65535 is 255)."""
 
 
 def _empty_class_error(folder: Path, root: Path) -> _BadFile:
