@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from ._random import current as current_random
 from .exceptions import DistributedError
 
 __all__ = ["finish", "init", "launched_by_torchrun", "rank", "world_size"]
@@ -296,26 +297,36 @@ def lost_peers(group: Group, during: str = "") -> Iterator[None]:
 
 def same_data_everywhere(group: Group, estimator, images, targets) -> None:
     """Refuse to fit when the processes were given different data: each reads its own share
-    of the same samples, so they must agree on what the samples are."""
+    of the same samples, so they must agree on what the samples are.
+
+    Every process sees every other's data, so all of them refuse together; they leave the
+    group together first (:func:`finish`), as a process that exits while another still talks
+    to it may be aborted instead of exiting with the error.
+    """
     digest = hashlib.sha256()
     if targets is not None:
         digest.update(np.ascontiguousarray(np.asarray(targets)).tobytes())
     mine = (type(estimator).__name__, tuple(images.shape), str(images.dtype), digest.hexdigest())
     everyone = group.gather(mine)
+    problem = None
     for other_rank, theirs in enumerate(everyone):
         if theirs != mine:
-            raise ValueError(
+            problem = (
                 f"The processes of a distributed fit must all fit the same data; process "
                 f"{group.rank} has {mine[0]} on images of shape {mine[1]} ({mine[2]}), process "
                 f"{other_rank} has {theirs[0]} on {theirs[1]} ({theirs[2]})"
                 + (", with other targets" if theirs[:3] == mine[:3] else "")
                 + ". Load the same data in every process; each reads only its share."
             )
-    if len(images) < group.size:
-        raise ValueError(
+            break
+    if problem is None and len(images) < group.size:
+        problem = (
             f"A distributed fit in {group.size} processes needs at least {group.size} samples, "
             f"got {len(images)}."
         )
+    if problem is not None:
+        finish()
+        raise ValueError(problem)
 
 
 def _mixed(*numbers: int) -> int:
@@ -368,7 +379,12 @@ class SyncAcrossRanks(Callback):
     def on_epoch_begin(self, net, **kwargs):
         epoch = len(net.history) - 1  # skorch has opened this epoch's row
         self.shard.epoch = epoch
-        torch.manual_seed(_mixed(self.shard.seed, epoch, self.group.rank + 1) % (1 << 63))
+        seed = _mixed(self.shard.seed, epoch, self.group.rank + 1) % (1 << 63)
+        random = current_random()  # the fit's own generators; torch's outside an estimator
+        if random is None:
+            torch.manual_seed(seed)
+        else:
+            random.reseed(seed)
 
     def on_epoch_end(self, net, **kwargs):
         row = net.history[-1]

@@ -90,7 +90,7 @@ def one_and_two(tmp_path_factory):
     return one, two
 
 
-def test_two_processes_train_one_model_as_accurate_as_one(one_and_two):
+def test_two_processes_train_one_model_as_accurate_as_one(one_and_two, tmp_path):
     one, two = one_and_two
     alone, first, second = result(one, 0), result(two, 0), result(two, 1)
     assert alone["world_size"] == 1 and first["world_size"] == 2
@@ -100,12 +100,22 @@ def test_two_processes_train_one_model_as_accurate_as_one(one_and_two):
     np.testing.assert_array_equal(first["train_loss"], second["train_loss"])
     # The two processes trained one model (not two copies of one process's fit) ...
     assert not np.array_equal(first["weights"], alone["weights"])
-    # ... as well as one process does at the same global batch.
+    # ... as well as one process does at the same global batch: on average over three seeds,
+    # as one seed's accuracy on 597 digits moves by about 0.01 from seed to seed.
     X, y = skrnn.datasets.load_digits_images(return_X_y=True)
     truth = y[1200:]
-    accuracy = [(o["outputs"].argmax(axis=1) == truth).mean() for o in (alone, first)]
-    print(f"test accuracy: one process {accuracy[0]:.4f}, two {accuracy[1]:.4f}")
-    assert abs(accuracy[0] - accuracy[1]) <= 0.005 + 1e-12
+    accuracy = np.array([[(o["outputs"].argmax(axis=1) == truth).mean() for o in (alone, first)]])
+    for seed in (1, 2):
+        runs = []
+        for n in (1, 2):
+            folder = tmp_path / f"seed{seed}-{n}"
+            params = {**DIGITS, "random_state": seed}
+            assert run_processes(folder, {"params": params}, n=n) == [0] * n
+            runs.append((result(folder, 0)["outputs"].argmax(axis=1) == truth).mean())
+        accuracy = np.vstack([accuracy, runs])
+    print(f"test accuracy per seed (one process, two): {accuracy.round(4).tolist()}")
+    one_process, two_processes = accuracy.mean(axis=0)
+    assert abs(one_process - two_processes) <= 0.005 + 1e-12
     assert len(first["train_loss"]) == len(alone["train_loss"]) == 20
 
 
