@@ -2,8 +2,9 @@
 
 An estimator with an ``augment`` parameter hands an :class:`Augmenter` to the loader of its
 training batches, so every batch is changed afresh, the images and their label masks together,
-and never at predict time or on the validation split. The draws come from torch's random
-generator, which ``fit`` seeds from ``random_state``, so augmented fits are reproducible.
+and never at predict time or on the validation split. The draws come from the random
+generator of the running fit (:mod:`skrnn._random`), which ``fit`` seeds from
+``random_state``, so augmented fits are reproducible, in threads too.
 
 The geometric changes (flips, shift, zoom) are one affine map per image, applied with
 :func:`torch.nn.functional.grid_sample`: bilinear for the images, with the border values
@@ -21,6 +22,7 @@ from sklearn.utils._param_validation import StrOptions
 from torch.nn import functional as F
 
 from ._data import small_to_device
+from ._random import fit_generator
 
 # The options of an ``augment`` dict, with the value that turns each off.
 OPTIONS = {"hflip": False, "vflip": False, "shift": 0.0, "scale": 0.0, "intensity": 0.0}
@@ -144,7 +146,12 @@ class Augmenter:
         return images, y
 
     def _uniform(self, n: int, half_width: float) -> torch.Tensor:
-        return (torch.rand(n) * 2.0 - 1.0) * half_width
+        return (self._rand(n) * 2.0 - 1.0) * half_width
+
+    @staticmethod
+    def _rand(n: int) -> torch.Tensor:
+        """``n`` uniform draws on the host, from the running fit's generator."""
+        return torch.rand(n, generator=fit_generator("cpu"))
 
     def _transform(self, images, masks):
         """One random affine map per image: flips, shift and zoom."""
@@ -155,13 +162,13 @@ class Augmenter:
         theta[:, 0, 0] = 1.0 / zoom
         theta[:, 1, 1] = 1.0 / zoom
         if self.hflip:
-            theta[:, 0, 0] *= torch.where(torch.rand(n) < 0.5, -1.0, 1.0)
+            theta[:, 0, 0] *= torch.where(self._rand(n) < 0.5, -1.0, 1.0)
         if self.vflip:
-            theta[:, 1, 1] *= torch.where(torch.rand(n) < 0.5, -1.0, 1.0)
+            theta[:, 1, 1] *= torch.where(self._rand(n) < 0.5, -1.0, 1.0)
         theta[:, 0, 2] = 2.0 * self._uniform(n, self.shift)  # coordinates span [-1, 1]
         theta[:, 1, 2] = 2.0 * self._uniform(n, self.shift)
         height, width = images.shape[1:3]
-        # The draws stay on the host (torch's seeded generator, the same on every device);
+        # The draws stay on the host (the fit's CPU generator, the same on every device);
         # the maps go to the images' device without waiting for it.
         theta = small_to_device(theta, images.device)
         grid = F.affine_grid(theta, (n, 1, height, width), align_corners=False)

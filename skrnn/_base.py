@@ -52,6 +52,7 @@ from ._net import (
     autocast,
 )
 from ._persistence import save_model
+from ._random import fit_random, seeded
 from ._registry import register_estimator
 from ._utils import (
     device_memory_bytes,
@@ -64,7 +65,6 @@ from ._utils import (
     release_cached_memory,
     resolve_device,
     seed_from,
-    seeded,
     torch_threads,
 )
 from ._validation import (
@@ -588,7 +588,9 @@ class BaseRNNEstimator(BaseEstimator):
         """The training of :meth:`_fit`, under the fit's seed: build or continue the net,
         resume from a checkpoint, train."""
         group = self._group
-        with torch_threads(self.n_threads), seeded(seed, self._device):
+        # Every draw of the fit comes from its own generators, so fits in threads overlap and
+        # give what they give alone; only building the network seeds torch's (a short lock).
+        with torch_threads(self.n_threads), fit_random(seed) as random:
             setup = self._training_setup(len(images), seed, partial=partial)
             checkpoint = None
             if self.checkpoint is not None and not partial:
@@ -602,7 +604,8 @@ class BaseRNNEstimator(BaseEstimator):
                 saved = checkpoint.read() if group is None else group.from_main(checkpoint.read)
                 setup["callbacks"].append(("checkpoint", checkpoint))
             if fresh:
-                self.net_ = self._build_net(setup)
+                with seeded(seed, self._device):
+                    self.net_ = self._build_net(setup)
             else:
                 self._continue_optimizer()
                 # Parameters of the loss (class weights, smoothing) take effect at once.
@@ -625,15 +628,16 @@ class BaseRNNEstimator(BaseEstimator):
                 self.net_.set_params(callbacks=setup["callbacks"])
                 # skorch's set_params rebuilds callbacks_ from the old list; use the new one.
                 self.net_.initialize_callbacks()
-            if checkpoint is None:
-                self._train(dataset, targets, epochs=setup["epochs"], fresh=fresh)
-            else:
-                done = checkpoint.resume(self.net_, saved)
-                finished = self._train(
-                    dataset, targets, epochs=max(setup["epochs"] - done, 0), fresh=fresh
-                )
-                if finished:
-                    checkpoint.remove()
+            with random.training(self.net_.module_, self._device):
+                if checkpoint is None:
+                    self._train(dataset, targets, epochs=setup["epochs"], fresh=fresh)
+                else:
+                    done = checkpoint.resume(self.net_, saved)
+                    finished = self._train(
+                        dataset, targets, epochs=max(setup["epochs"] - done, 0), fresh=fresh
+                    )
+                    if finished:
+                        checkpoint.remove()
 
     def _continue_optimizer(self) -> None:
         """A warm start's optimizer: another ``optimizer`` starts a new one; another ``lr`` or

@@ -7,8 +7,8 @@ the rest of the fit depends on:
 * the module's weights, the optimizer's state (Adam's moments and step counts), the
   learning-rate schedule's position, early stopping's counters and best weights, and float16's
   loss scale;
-* torch's random generators, which draw the shuffling, dropout and augmentation of the epochs
-  still to come;
+* the fit's random generators (:mod:`skrnn._random`), which draw the shuffling, dropout and
+  augmentation of the epochs still to come;
 * the history so far, and the identity of the fit: the estimator's class and parameters and a
   digest of the training data (and, for a warm start, of the weights it started from).
 
@@ -37,6 +37,8 @@ from skorch.history import History
 from ._data import read_rows
 from ._json import decode, dumps, encode, loads
 from ._net import LRSchedule, StopWhenConverged
+from ._random import current as current_random
+from ._random import restore_torch_state, torch_state
 from ._resizing import CoarseToFine
 from ._utils import write_atomically
 from .exceptions import ModelFileError
@@ -159,10 +161,8 @@ def _tensor_state(net, callbacks: dict) -> tuple[dict, dict]:
         "optimizer_values": steps,
         "rng": {},
     }
-    tensors["rng.cpu"] = torch.get_rng_state()
-    device = torch.device(net.device)
-    if device.type == "cuda":
-        tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
+    random = current_random()  # the fit's own generators (torch's, outside an estimator)
+    tensors.update(torch_state(net.device) if random is None else random.state(net.device))
     scaler = getattr(net, "scaler_", None)
     if scaler is not None:  # float16's loss scale and its growth counter
         json_state["grad_scaler"] = scaler.state_dict()
@@ -316,10 +316,11 @@ class Checkpoint(Callback):
             stopping.best_model_weights_ = (
                 _prefixed(tensors, "best.") if record["has_best"] else None
             )
-        torch.set_rng_state(tensors["rng.cpu"])
-        device = torch.device(net.device)
-        if device.type == "cuda" and "rng.cuda" in tensors:
-            torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+        random = current_random()
+        if random is None:
+            restore_torch_state(tensors, net.device)
+        else:
+            random.restore(tensors, net.device)
 
     # ------------------------------------------------------------ writing
     def on_epoch_end(self, net, **kwargs):

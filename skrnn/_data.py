@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
+from ._random import fit_generator
+
 # In-memory data smaller than this is converted to one float32 tensor per fit; larger data and
 # memory maps are sliced and cast per batch.
 PRELOAD_LIMIT_BYTES = 1 << 30
@@ -394,8 +396,9 @@ class BatchLoader:
     """Yields whole batches by slicing an :class:`ArrayDataset` (or a ``Subset`` of one).
 
     Torch's ``DataLoader`` fetches and collates sample by sample; for arrays already in memory
-    one slice per batch is much cheaper. Shuffling draws from torch's global generator, which
-    the estimators seed, so training is reproducible. ``augment``, a callable
+    one slice per batch is much cheaper. Shuffling draws from the running fit's generator
+    (:func:`skrnn._random.fit_generator`; torch's own outside a fit), so training is
+    reproducible, in threads too. ``augment``, a callable
     ``augment(X, y) -> (X, y)`` such as :class:`skrnn._augment.Augmenter`, changes every batch
     it yields (the estimators give one to the loader of training batches only).
 
@@ -446,7 +449,7 @@ class BatchLoader:
             if self.shard is not None:
                 order = self.shard.order(self.n_samples)
             else:
-                order = torch.randperm(self.n_samples).numpy()
+                order = torch.randperm(self.n_samples, generator=fit_generator("cpu")).numpy()
             indices = order if indices is None else indices[order]
         batches = [
             np.arange(start, min(start + self.batch_size, self.n_samples))

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._random import Dropout
 from .cells import build_cell
 from .sequence import embeddings_as_channels, images_to_sequences, sequence_shape
 
@@ -33,7 +34,7 @@ class RecurrentEncoder(nn.Module):
             layers, size = [], input_size
             for i, hidden in enumerate(hidden_size):
                 if i:
-                    layers.append(nn.Dropout(dropout))
+                    layers.append(Dropout(dropout))
                 layers.append(build_cell(cell, size, int(hidden), 1, bidirectional, 0.0))
                 size = directions * int(hidden)
             self.layers = nn.Sequential(*layers)
@@ -69,9 +70,9 @@ def dense_head(in_features: int, head: Sequence[int], n_outputs: int, dropout: f
     """Hidden Linear+ReLU layers of the sizes in ``head``, then the output layer."""
     layers: list[nn.Module] = []
     for width in head:
-        layers += [nn.Dropout(dropout), nn.Linear(in_features, int(width)), nn.ReLU()]
+        layers += [Dropout(dropout), nn.Linear(in_features, int(width)), nn.ReLU()]
         in_features = int(width)
-    layers += [nn.Dropout(dropout), nn.Linear(in_features, n_outputs)]
+    layers += [Dropout(dropout), nn.Linear(in_features, n_outputs)]
     return nn.Sequential(*layers)
 
 

@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._pixelrnn import OrderedReader
+from ._random import Dropout
 
 READERS = ("pixels", "rows", "diagonal")
 
@@ -247,7 +248,7 @@ class GridPixelModel(OrderedReader):
         self.ordering = nn.Embedding(self.n_orderings, features) if self.n_orderings > 1 else None
         layer = RowLSTM if reader == "rows" else DiagonalBiLSTM
         self.layers = nn.ModuleList(layer(channels, int(hidden_size)) for _ in range(num_layers))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.head = MaskedConv2d(hidden_groups, hidden_groups, (1, 1), "B")
         self.output = MaskedConv2d(hidden_groups, _groups(channels, self.n_levels), (1, 1), "B")
 

@@ -35,6 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._modules import RecurrentEncoder, dense_head, layer_sizes
+from ._random import Dropout, fit_generator
 from .cells import TorchRecurrent
 from .sequence import causal_sources
 
@@ -154,7 +155,12 @@ class OrderedReader(nn.Module):
         image in training and the raster order otherwise; None for a model of one."""
         if orderings is None and self.ordering is not None:
             if self.training:
-                return torch.randint(self.n_orderings, (len(codes),), device=codes.device)
+                return torch.randint(
+                    self.n_orderings,
+                    (len(codes),),
+                    device=codes.device,
+                    generator=fit_generator(codes.device),
+                )
             return torch.zeros(len(codes), dtype=torch.long, device=codes.device)
         return orderings
 
@@ -229,7 +235,7 @@ class PixelRNN(OrderedReader):
         for embedding in (self.context, self.position, self.label, self.ordering):
             if embedding is not None:
                 nn.init.normal_(embedding.weight, std=n_terms**-0.5)
-        self.input_dropout = nn.Dropout(dropout)
+        self.input_dropout = Dropout(dropout)
         self.encoder = RecurrentEncoder(
             embedding_dim, cell, hidden_size, num_layers, False, dropout
         )

@@ -34,6 +34,7 @@ from ._data import (
 from ._docs import fill_parameter_docs
 from ._lazy import dask_aware
 from ._modules import RecurrentEncoder, Standardize
+from ._random import Dropout
 from ._utils import probe_images
 from ._validation import check_head, check_images, check_input_statistics, format_shape
 from .metrics import sequence_accuracy
@@ -103,7 +104,7 @@ class LineReader(nn.Module):
         self.encoder = RecurrentEncoder(
             self.stride * rows * channels, cell, hidden_size, num_layers, bidirectional, dropout
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.output = nn.Linear(self.encoder.output_size, n_outputs)
 
     def forward(self, images):

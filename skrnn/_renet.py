@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._modules import Standardize, layer_sizes
+from ._random import Dropout
 from .cells import build_cell
 from .sequence import grid_lines, grid_to_images, lines_to_grid, patch_grid
 
@@ -152,12 +153,12 @@ class ReSegModel(nn.Module):
         size = ph * pw * channels
         for i, hidden in enumerate(layer_sizes(hidden_size, num_layers)):
             if i:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             layer = ReNetLayer(size, cell, hidden, bidirectional)
             layers.append(layer)
             size = layer.output_size
         self.sweeps = nn.Sequential(*layers)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.upsample = nn.ConvTranspose2d(
             size, upsample_size, kernel_size=(ph, pw), stride=(ph, pw)
         )

@@ -204,27 +204,6 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
                 torch.set_num_threads(_threads_before)
 
 
-# Held by every body that draws from torch's process-wide generators after seeding them (a
-# fit, a model's initial weights): torch's dropout, shuffling and augmentation take no
-# generator of their own, so two such bodies at once in threads would draw from one stream in
-# an order that depends on timing. Reentrant, for a fit that builds a net inside a fit.
-_GLOBAL_RNG_LOCK = threading.RLock()
-
-
-@contextlib.contextmanager
-def seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Run the body with torch's random generators seeded, leaving the caller's state untouched.
-
-    Bodies run one at a time in a process (a lock), so that fits in threads give what they
-    give one after the other, bit for bit; what else runs in those threads (prediction, data
-    loading) is not held up.
-    """
-    devices = [device] if device.type == "cuda" else []
-    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-
 def probe_images(shape: tuple) -> np.ndarray:
     """Two float32 images of ``shape`` to check a loaded model's outputs on: a blank one and
     one of noise in [0, 1), always the same."""

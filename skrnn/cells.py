@@ -28,7 +28,11 @@ from collections.abc import Callable
 from importlib import metadata
 from typing import Protocol
 
+import torch
 from torch import nn
+from torch.func import functional_call
+
+from ._random import Dropout, dropped, fit_generator
 
 ENTRY_POINT_GROUP = "skrnn.cells"
 
@@ -49,6 +53,7 @@ class CellFactory(Protocol):
 __all__ = [
     "ENTRY_POINT_GROUP",
     "CellFactory",
+    "Dropout",
     "TorchRecurrent",
     "build_cell",
     "cell_name",
@@ -271,12 +276,19 @@ class TorchRecurrent(nn.Module):
         A layer built with ``batch_first=True``.
     """
 
+    # It draws the dropout between the layer's stacked layers from the fit's generator.
+    draws_from_fit_generator = True
+
     def __init__(self, layer: nn.RNNBase):
         super().__init__()
         self.layer = layer
 
     def forward(self, x):
         """The layer's outputs at every step.
+
+        In a skrnn fit, the dropout between stacked layers draws from the fit's own
+        generator (:mod:`skrnn._random`): the layers then run one at a time, each a fused
+        call, with masks drawn between them.
 
         Parameters
         ----------
@@ -287,8 +299,54 @@ class TorchRecurrent(nn.Module):
         -------
         outputs : torch.Tensor of shape (B, T, D * hidden_size)
         """
-        output, _ = self.layer(x)
-        return output
+        layer = self.layer
+        drops = self.training and layer.num_layers > 1 and layer.dropout > 0
+        found = fit_generator(x.device) if drops else None
+        if found is None:
+            output, _ = layer(x)
+            return output
+        return self._layer_by_layer(x, found)
+
+    def _layer_by_layer(self, x, found: torch.Generator):
+        """The stacked layers one at a time, each a one-layer copy of the layer's kind on the
+        meta device (no memory, no random draws) called with that layer's weights."""
+        layer = self.layer
+        for index in range(layer.num_layers):
+            if index > 0:
+                x = dropped(x, layer.dropout, found)
+            one = self._one_layer(x.shape[-1])
+            weights = {
+                name: getattr(layer, name.replace("_l0", f"_l{index}"))
+                for name in one._flat_weights_names
+            }
+            x, _ = functional_call(one, weights, (x,))
+        return x
+
+    def _one_layer(self, input_size: int) -> nn.RNNBase:
+        """A one-layer, meta-device copy of the layer's kind for inputs of ``input_size``,
+        kept per cell (a call swaps its weights in, so cells do not share them)."""
+        kept = self.__dict__.setdefault("_one_layers", {})
+        if input_size not in kept:
+            layer = self.layer
+            kind = {"nonlinearity": layer.nonlinearity} if isinstance(layer, nn.RNN) else {}
+            if isinstance(layer, nn.LSTM):
+                kind = {"proj_size": layer.proj_size}
+            kept[input_size] = type(layer)(
+                input_size,
+                layer.hidden_size,
+                num_layers=1,
+                bias=layer.bias,
+                batch_first=layer.batch_first,
+                bidirectional=layer.bidirectional,
+                device="meta",
+                **kind,
+            )
+        return kept[input_size]
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_one_layers", None)  # rebuilt when needed
+        return state
 
 
 def _torch_cell(layer_class: type[nn.RNNBase], **extra) -> CellFactory:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+# skrnn's dropout draws its masks from the fit's own generator, so that fits in threads overlap
+# and stay exact (torch's would make each such fit train alone).
+from skrnn.cells import Dropout
+
 __all__ = ["IndRNN", "make_indrnn"]
 
 
@@ -41,7 +45,7 @@ class IndRNN(nn.Module):
             if bidirectional:
                 self.backward_layers.append(IndRNNLayer(size, hidden_size))
             size = directions * hidden_size
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x):
         for i, forward_layer in enumerate(self.forward_layers):
