@@ -46,6 +46,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._export import estimator_kind
 from ._utils import torch_threads
+from ._validation import check_int_pair
 from .sequence import grid_to_images, sequence_shape, sequences_to_images
 
 __all__ = ["METHODS", "importance_map", "reading_units"]
@@ -333,20 +334,13 @@ def _windows(estimator, window, height: int, width: int) -> np.ndarray:
     if isinstance(window, str) and window == "auto":
         side = max(1, -(-max(height, width) // 8))
         size = (side, side)
-    elif isinstance(window, (int, np.integer)) and not isinstance(window, bool) and window >= 1:
-        size = (int(window), int(window))
-    elif (
-        isinstance(window, (tuple, list))
-        and len(window) == 2
-        and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in window)
-        and min(window) >= 1
-    ):
-        size = (int(window[0]), int(window[1]))
-    else:
+    elif isinstance(window, str):
         raise ValueError(
-            f"window must be 'auto', 'units', a positive int or (height, width), got "
+            "window must be 'auto', 'units', a positive int or (height, width), got "
             f"{window!r:.60}."
         )
+    else:
+        size = check_int_pair(window, "window")
     rows = np.arange(height)[:, None] // size[0]
     columns = np.arange(width)[None, :] // size[1]
     return (rows * -(-width // size[1]) + columns).astype(np.int64)
