@@ -43,15 +43,14 @@ from ._data import ArrayDataset, BatchLoader, as_batch_source, read_rows, to_dev
 from ._losses import WeightedLoss
 from ._net import (
     ONECYCLE_WARMUP,
-    PRECISIONS,
     LRSchedule,
     RollbackUnfinishedEpoch,
     SkrnnNet,
     StopOnNonFiniteLoss,
     StopWhenConverged,
-    autocast,
 )
 from ._persistence import save_model
+from ._precision import PRECISIONS, autocast
 from ._random import fit_random, seeded
 from ._registry import register_estimator
 from ._utils import (

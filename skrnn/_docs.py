@@ -163,8 +163,10 @@ takes GPU ``k mod n_gpus``. Pass ``"cuda:N"`` (or set ``CUDA_VISIBLE_DEVICES``) 
 under torch's autocast (mixed precision: matrix products in 16 bits, the weights and the loss in
 float32), several times the matrix throughput of float32 on recent GPUs; ``"float16"`` also
 scales the loss so small gradients do not vanish, and needs a CUDA device. ``"bfloat16"``
-also runs on CPUs (fast on those with bfloat16 units). Saved weights stay float32; a float16
-model loaded on the CPU predicts in float32.""",
+also runs on CPUs (fast on those with bfloat16 units); a recurrent layer that the device cannot
+run in bfloat16 (torch's LSTM on a CPU without AVX-512) computes in float32 instead, with one
+:class:`~skrnn.exceptions.PrecisionWarning`. The default is float32 on every device. Saved
+weights stay float32; a float16 model loaded on the CPU predicts in float32.""",
     ),
     "n_threads": (
         "int or None",

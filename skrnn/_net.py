@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Mapping
 
@@ -13,6 +12,7 @@ from skorch.callbacks import Callback, EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import get_len, unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 
+from ._precision import PRECISIONS, autocast
 from .exceptions import NonFiniteLossError
 
 # max_epochs="auto" (StopWhenConverged): the cool-down's share of the epochs trained when the
@@ -360,18 +360,6 @@ class StopOnNonFiniteLoss(Callback):
                     f"The weights ({name}) became NaN or infinite in epoch {len(net.history)}. "
                     f"{self._ADVICE}"
                 )
-
-
-# The ``precision`` parameter: the dtype autocast computes in (None: plain float32).
-PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def autocast(device, precision: str):
-    """The autocast context of ``precision`` on ``device`` (a no-op for float32)."""
-    dtype = PRECISIONS[precision]
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
 
 
 def _on_device(x, device):

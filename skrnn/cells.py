@@ -32,6 +32,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from ._precision import float32_instead, in_float32
 from ._random import Dropout, dropped, fit_generator
 
 ENTRY_POINT_GROUP = "skrnn.cells"
@@ -288,7 +289,8 @@ class TorchRecurrent(nn.Module):
 
         In a skrnn fit, the dropout between stacked layers draws from the fit's own
         generator (:mod:`skrnn._random`): the layers then run one at a time, each a fused
-        call, with masks drawn between them.
+        call, with masks drawn between them. Under bfloat16 autocast on a device that cannot
+        run this kind of layer in bfloat16 (:mod:`skrnn._precision`), it computes in float32.
 
         Parameters
         ----------
@@ -299,6 +301,11 @@ class TorchRecurrent(nn.Module):
         -------
         outputs : torch.Tensor of shape (B, T, D * hidden_size)
         """
+        if float32_instead(self.layer, x):
+            return in_float32(self._layers, x)
+        return self._layers(x)
+
+    def _layers(self, x):
         layer = self.layer
         drops = self.training and layer.num_layers > 1 and layer.dropout > 0
         found = fit_generator(x.device) if drops else None

@@ -10,6 +10,7 @@ __all__ = [
     "ModelFileError",
     "NonFiniteLossError",
     "OutOfMemoryError",
+    "PrecisionWarning",
     "SkippedFilesWarning",
 ]
 
@@ -125,3 +126,18 @@ class SkippedFilesWarning(UserWarning):
     def __init__(self, message: str, skipped: Mapping[str, str]):
         super().__init__(message)
         self.skipped = dict(skipped)
+
+
+class PrecisionWarning(UserWarning):
+    """Part of a network computes in another precision than the ``precision`` asked for.
+
+    Raised once per process, device and kind of layer, when ``precision="bfloat16"`` meets a
+    device that cannot run that kind of recurrent layer in bfloat16 (torch's LSTM on a CPU
+    without AVX-512): those layers compute in float32 and the rest in bfloat16.
+
+    Examples
+    --------
+    >>> from skrnn.exceptions import PrecisionWarning
+    >>> issubclass(PrecisionWarning, UserWarning)
+    True
+    """

@@ -3,6 +3,10 @@ its scaler is exercised here on the CPU at the net level), weights that stay flo
 and in model files, and the training safety nets that keep working."""
 
 import io
+import os
+import subprocess
+import sys
+import warnings
 import zipfile
 
 import numpy as np
@@ -145,3 +149,99 @@ def test_mixed_precision_on_cuda_reaches_float32_accuracy(precision):
     reference = RNNImageClassifier(**params).fit(X[:1200], y[:1200]).score(X[1200:], y[1200:])
     mixed = RNNImageClassifier(precision=precision, **params).fit(X[:1200], y[:1200])
     assert mixed.score(X[1200:], y[1200:]) >= reference - 0.02
+
+
+# Whether a CPU runs a recurrent kernel in bfloat16 depends on its instruction set (oneDNN's
+# bfloat16 LSTM needs AVX-512): both answers of the probe are forced here, on cells whose
+# kernels run in bfloat16 on every x86-64 CPU, so these tests pass on any of them.
+@pytest.fixture
+def probe_answer(monkeypatch):
+    from skrnn import _precision
+
+    asked = []
+
+    def force(answer):
+        def probe(kind, device):
+            asked.append((kind.__name__, str(device)))
+            return answer
+
+        monkeypatch.setattr(_precision, "_probe", probe)
+
+    monkeypatch.setattr(_precision, "_runs", {})
+    monkeypatch.setattr(_precision, "_warned", set())
+    force.asked = asked
+    return force
+
+
+def _recurrent_output_dtypes(estimator):
+    dtypes = []
+    for module in estimator.net_.module_.modules():
+        if isinstance(module, torch.nn.RNNBase):
+            module.register_forward_hook(lambda m, i, out: dtypes.append(out[0].dtype))
+    return dtypes
+
+
+def test_a_cpu_without_bfloat16_kernels_runs_them_in_float32_with_one_warning(digits, probe_answer):
+    probe_answer(False)
+    X, y = digits
+    with pytest.warns(skrnn.exceptions.PrecisionWarning, match="cannot run torch's RNN in bf"):
+        clf = RNNImageClassifier(cell="rnn", precision="bfloat16", **TINY).fit(X, y)
+    dtypes = _recurrent_output_dtypes(clf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per process, device and kind: no second warning
+        RNNImageClassifier(cell="rnn", precision="bfloat16", **TINY).fit(X, y)
+        proba = clf.predict_proba(X)
+    assert set(dtypes) == {torch.float32}
+    assert np.isfinite(proba).all()
+    assert probe_answer.asked == [("RNN", "cpu")]  # probed once
+
+
+def test_a_cpu_with_bfloat16_kernels_runs_them_in_bfloat16_without_warning(digits, probe_answer):
+    probe_answer(True)
+    X, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", skrnn.exceptions.PrecisionWarning)
+        clf = RNNImageClassifier(cell="rnn", precision="bfloat16", **TINY).fit(X, y)
+        dtypes = _recurrent_output_dtypes(clf)
+        clf.predict_proba(X)
+    assert set(dtypes) == {torch.bfloat16}
+
+
+def test_the_probe_answers_for_this_machine_without_touching_torchs_generator():
+    from skrnn._precision import _probe
+
+    state = torch.random.get_rng_state()
+    for kind in (torch.nn.RNN, torch.nn.LSTM, torch.nn.GRU):
+        assert isinstance(_probe(kind, torch.device("cpu")), bool)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert _probe(torch.nn.RNN, torch.device("cpu"))  # torch's RNN runs in bf16 on any x86-64
+
+
+def test_float32_and_no_autocast_never_probe(digits, probe_answer):
+    probe_answer(False)
+    RNNImageClassifier(cell="lstm", **TINY).fit(*digits).predict(digits[0])
+    assert probe_answer.asked == []
+
+
+def test_an_lstm_in_bfloat16_trains_where_onednn_has_no_avx512(tmp_path):
+    # ONEDNN_MAX_CPU_ISA=AVX2 makes oneDNN act as on a CPU without AVX-512 (an AMD EPYC
+    # before Zen 4), where its bfloat16 LSTM cannot be built: the real failure, on any CPU.
+    script = (
+        "import warnings, numpy as np\n"
+        "from skrnn import RNNImageClassifier\n"
+        "from skrnn.datasets import load_digits_images\n"
+        "X, y = load_digits_images(return_X_y=True)\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    clf = RNNImageClassifier(cell='lstm', precision='bfloat16', hidden_size=8,\n"
+        "                             max_epochs=1, random_state=0).fit(X[:100], y[:100])\n"
+        "    assert np.isfinite(clf.predict_proba(X[:100])).all()\n"
+        "print(sum(w.category.__name__ == 'PrecisionWarning' for w in caught))\n"
+    )
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    # one warning where the kernel was missing; none where AVX2 already has it
+    assert done.stdout.split()[-1] in {"0", "1"}
