@@ -258,6 +258,15 @@ def to_device(rows: np.ndarray, dtype: torch.dtype, device) -> torch.Tensor:
     return to_gpu(_host_rows(rows, dtype).pin_memory(), device).to(dtype)
 
 
+def padded_rows(batch: torch.Tensor, size: int) -> torch.Tensor:
+    """``batch`` with rows of zeros appended up to ``size`` rows (``batch`` itself when it has
+    them)."""
+    missing = size - batch.shape[0]
+    if missing <= 0:
+        return batch
+    return torch.cat([batch, batch.new_zeros((missing, *batch.shape[1:]))])
+
+
 def _batch_device(X) -> torch.device:
     """The device of a batch's images (``X`` a tensor or ``{"X": tensor, ...}``)."""
     return (X["X"] if isinstance(X, dict) else X).device

@@ -631,13 +631,13 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
             make_batch,
             lambda module, codes: module.log_likelihood(codes),
             dtype=np.float64,
+            fixed_size=True,
         )
 
     def _inference_batch_size(self, values_per_image):
         # Logits hold n_levels values per pixel; keep a batch's logits near 64 MB.
         per_image = self.n_levels_ * int(values_per_image) * 8
-        most = max(self._training_batch_size(self.net_.device), 1024)
-        return int(np.clip((1 << 26) // per_image, 1, most))
+        return int(np.clip((1 << 26) // per_image, 1, self._largest_inference_batch()))
 
     # ----------------------------------------------------------------- hooks
     def _epochs(self, n_fit: int) -> int:

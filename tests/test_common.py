@@ -37,12 +37,6 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
     "RNNImageClassifier": {"check_sample_weight_equivalence_on_dense_data": MINIBATCH_WEIGHTS},
     "RNNImageRegressor": {
         "check_sample_weight_equivalence_on_dense_data": MINIBATCH_WEIGHTS,
-        "check_methods_subset_invariance": (
-            "the network computes in float32, whose matrix kernels round differently for a "
-            "batch of one and a batch of many: predictions agree to about 2e-7, not the 1e-7 "
-            "the check asks (tests/test_properties.py checks batch-size invariance at float32 "
-            "precision)"
-        ),
     },
 }
 

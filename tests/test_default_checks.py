@@ -11,18 +11,12 @@ MINIBATCH_WEIGHTS = (
     "stochastic mini-batch training: a weight of 2 and a repeated sample make different "
     "batches (see test_common.py)"
 )
-FLOAT32_BATCHES = (
-    "float32 matrix kernels round a batch of one and a batch of many differently, by about "
-    "2e-7 where the check asks 1e-7 (tests/test_properties.py checks batch invariance at "
-    "float32 precision)"
-)
 SEQUENCES = "predictions are sequences, which the check compares as numbers (see test_common.py)"
 
 EXPECTED_FAILED_CHECKS = {
     "RNNImageClassifier": {"check_sample_weight_equivalence_on_dense_data": MINIBATCH_WEIGHTS},
     "RNNImageRegressor": {
         "check_sample_weight_equivalence_on_dense_data": MINIBATCH_WEIGHTS,
-        "check_methods_subset_invariance": FLOAT32_BATCHES,
     },
     "RNNSequenceRecognizer": {
         "check_sample_weight_equivalence_on_dense_data": MINIBATCH_WEIGHTS,
@@ -31,7 +25,7 @@ EXPECTED_FAILED_CHECKS = {
         "check_methods_subset_invariance": SEQUENCES,
         "check_fit_idempotent": SEQUENCES,
     },
-    "RNNImageGenerator": {"check_methods_subset_invariance": FLOAT32_BATCHES},
+    "RNNImageGenerator": {},
 }
 
 

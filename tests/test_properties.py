@@ -9,11 +9,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from skrnn import ImageToSequence, RNNImageClassifier, RNNImageRegressor, RNNSegmenter
-
-SETTINGS = settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+from skrnn import (
+    ImageToSequence,
+    RNNImageClassifier,
+    RNNImageGenerator,
+    RNNImageRegressor,
+    RNNSegmenter,
 )
+
+SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TINY = dict(hidden_size=4, max_epochs=1, batch_size=8, random_state=0, device="cpu")
 RNG = np.random.default_rng(0)
 X = RNG.random((16, 6, 6)).astype(np.float32)
@@ -31,9 +35,7 @@ def images_and_reader(draw):
     shape = (n, height, width) if channels is None else (n, height, width, channels)
     dtype = draw(st.sampled_from([np.float32, np.float64, np.uint8, np.int16]))
     elements = (
-        st.floats(-1e3, 1e3, width=32)
-        if np.dtype(dtype).kind == "f"
-        else st.integers(0, 255)
+        st.floats(-1e3, 1e3, width=32) if np.dtype(dtype).kind == "f" else st.integers(0, 255)
     )
     images = draw(hnp.arrays(dtype, shape, elements=elements))
     patch_size = (ph, pw) if order == "patches" else None
@@ -85,6 +87,38 @@ def test_predictions_do_not_depend_on_the_inference_batch_size(models, kind, n, 
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     if kind != "regressor":
         np.testing.assert_array_equal(model.classes_[got.argmax(-1)], model.predict(X[:n]))
+
+
+@pytest.fixture(scope="module")
+def wide_models():
+    """Networks wide enough (two 64-unit layers) that matrix kernels round a batch of one and
+    a batch of many differently."""
+    digits = RNG.random((48, 8, 8)).astype(np.float32)
+    wide = dict(hidden_size=64, max_epochs=1, random_state=0, device="cpu")
+    return digits, {
+        "classifier": RNNImageClassifier(**wide).fit(digits, np.arange(48) % 4),
+        "regressor": RNNImageRegressor(**wide).fit(digits, RNG.random(48) / 100),
+        "segmenter": RNNSegmenter(**wide, num_layers=1).fit(digits, digits > 0.5),
+        "generator": RNNImageGenerator(**wide, reader="pixels").fit((digits * 4).astype(int)),
+    }
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor", "segmenter", "generator"])
+def test_a_rows_outputs_do_not_depend_on_the_rows_that_share_its_call(wide_models, kind):
+    # sklearn's check_methods_subset_invariance, bit for bit: every call runs batches of one
+    # size, whatever the number of rows it gets (BaseRNNEstimator._run_inference)
+    digits, model = wide_models[0][:20], wide_models[1][kind]
+    if kind == "generator":
+        digits = (digits * 4).astype(int)
+
+    def outputs(images):
+        return model.score_samples(images) if kind == "generator" else _outputs(model, images)
+
+    whole = outputs(digits)
+    np.testing.assert_array_equal(
+        np.concatenate([outputs(row[None]) for row in digits[:5]]), whole[:5]
+    )
+    np.testing.assert_array_equal(np.concatenate([outputs(digits[:7]), outputs(digits[7:])]), whole)
 
 
 finite_images = hnp.arrays(

@@ -106,8 +106,8 @@ def test_allowed_cpu_count_is_joblibs(monkeypatch):
 def test_inference_batches_shrink_for_large_images_but_not_below_a_training_batch(tiny):
     clf = RNNImageClassifier(**tiny)  # batch_size=32
     clf.net_ = SimpleNamespace(device="cpu")  # all the batch size reads of the fitted net
-    assert clf._inference_batch_size(8 * 8) == 256
-    assert clf._inference_batch_size(28 * 28) == 256
+    assert clf._inference_batch_size(8 * 8) == 128
+    assert clf._inference_batch_size(28 * 28) == 128
     assert clf._inference_batch_size(128 * 128) == 64
     assert clf._inference_batch_size(256 * 256 * 3) == 32
     clf.net_ = SimpleNamespace(device="cuda")
