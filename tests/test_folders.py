@@ -52,6 +52,25 @@ def test_image_folder_with_mixed_sizes_needs_image_size(class_folders):
     assert load_image_folder(class_folders, image_size=8).data.shape == (6, 8, 8)
 
 
+def test_the_first_image_of_another_size_fails_before_the_rest_are_read(class_folders):
+    save(class_folders / "ants" / "a1.png", np.zeros((20, 30)))
+    (class_folders / "bees" / "b9.png").write_bytes(b"")  # never decoded: a1.png stops first
+    with pytest.raises(ValueError) as error:
+        load_image_folder(class_folders)
+    message = str(error.value)
+    assert "a1.png is 30x20 (width x height)" in message
+    assert "expected 12x10, the size of" in message and "a0.png" in message
+    assert "image_size=(height, width)" in message
+
+
+def test_segmentation_images_of_another_size_fail_at_the_first(segmentation_folders):
+    images_dir, masks_dir = segmentation_folders
+    save(images_dir / "img1.jpg", np.zeros((4, 5)))
+    (masks_dir / "img2.png").write_bytes(b"")  # never decoded
+    with pytest.raises(ValueError, match=r"img1\.jpg is 5x4 .*expected 10x8"):
+        load_segmentation_folder(images_dir, masks_dir)
+
+
 def test_image_folder_names_an_unreadable_file(class_folders):
     (class_folders / "ants" / "broken.png").write_bytes(b"not a png at all")
     with pytest.raises(ValueError, match=r"Cannot read the image file .*broken\.png"):
