@@ -25,6 +25,8 @@ Folders from the wild hold more than clean images, and every file is read the sa
   loaders do, so training and prediction see the same numbers as every other reader.
 - Masks: grey levels, 16- and 32-bit values (floats when they are whole numbers), palette
   indices and 1-bit values (0 and 1) are the labels as stored; an alpha channel is dropped.
+  Lossy (JPEG, lossy WebP) masks give a warning, and where an image has a lossless and a lossy
+  mask the lossless one is read.
 - Sizes: without ``image_size`` the first image of another size is an error, before the files
   after it are decoded.
 - Hidden files (``.DS_Store``, macOS's ``._photo.jpg``), macOS's ``__MACOSX`` folder and files
@@ -1042,11 +1044,12 @@ def _one_of(values: list[int]) -> str:
 
 
 def _check_smeared(values, counts, lossy_files, masks_dir) -> None:
-    """Refuse lossy masks whose labels were smeared, and warn when lossless ones look so."""
+    """Refuse lossy masks whose labels were smeared, warn about the other lossy masks, and
+    warn when lossless ones look smeared."""
     peaks, on_peaks = _label_peaks(values, counts)
     listed = [int(v) for v in peaks]
+    more = f" and {len(lossy_files) - 1} more" if len(lossy_files) > 1 else ""
     if lossy_files and len(values) > len(peaks):
-        more = f" and {len(lossy_files) - 1} more" if len(lossy_files) > 1 else ""
         raise ValueError(
             f"The masks in {masks_dir} are JPEG files ({lossy_files[0].name}{more}), and "
             f"JPEG's lossy compression has smeared their labels: they hold {len(values)} "
@@ -1054,6 +1057,18 @@ def _check_smeared(values, counts, lossy_files, masks_dir) -> None:
             f"the pixels are at or near {_one_of(listed)}. {_snap_advice(peaks)}; better, save "
             "the masks as PNG, which is lossless."
         )
+    if lossy_files:
+        # Compression moves a label drawn at an end of the 8-bit range a little inwards.
+        drawn = np.where(peaks <= _SNAP_SLACK, 0, np.where(peaks >= 255 - _SNAP_SLACK, 255, peaks))
+        warnings.warn(
+            f"The masks {lossy_files[0].name}{more} in {masks_dir} are lossy (JPEG or lossy "
+            f"WebP), whose compression moves pixel values: the labels found, {listed}, may "
+            f"not be the values drawn. {_snap_advice(np.unique(drawn))}; better, save the "
+            "masks as PNG, which is lossless.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return
     if len(values) >= 16 and len(values) > 3 * len(peaks) and on_peaks >= 0.75:
         warnings.warn(
             f"The masks in {masks_dir} hold {len(values)} distinct values, but {on_peaks:.0%} "
@@ -1129,6 +1144,48 @@ def _colour_mask_error(mask: np.ndarray, mask_file: Path, lossy: bool) -> ValueE
     )
 
 
+def _is_lossy_file(path: Path) -> bool:
+    """Whether ``path`` holds a lossy image, by its header (by its name if Pillow cannot open
+    it: the error comes when it is read)."""
+    try:
+        with _open(path) as image:
+            return _is_lossy(image)
+    except Exception:  # any file Pillow cannot open is reported when it is read
+        return _FORMAT_NAMES.get(path.suffix.lower()) == "JPEG"
+
+
+def _masks_by_stem(masks_dir: Path, stems: set[str]) -> dict[str, Path]:
+    """The mask file of each image stem in ``stems``.
+
+    Where several files share a stem (``a.jpg`` and ``a.png``), a lossless one is taken over
+    lossy ones, else the first by name, with one warning that names them.
+    """
+    by_stem: dict[str, list[Path]] = {}
+    for mask_file in image_files(masks_dir):
+        if mask_file.stem in stems:
+            by_stem.setdefault(mask_file.stem, []).append(mask_file)
+    chosen, passed_over = {}, []
+    for stem, candidates in by_stem.items():
+        if len(candidates) > 1:
+            candidates = sorted(candidates, key=_is_lossy_file)  # stable: by name among equals
+            passed_over.append(
+                f"{candidates[0].name} over {', '.join(c.name for c in candidates[1:])}"
+            )
+        chosen[stem] = candidates[0]
+    if passed_over:
+        listed = "; ".join(passed_over[:_LISTED_SKIPS])
+        if len(passed_over) > _LISTED_SKIPS:
+            listed += f"; and {len(passed_over) - _LISTED_SKIPS} more"
+        warnings.warn(
+            f"{len(passed_over)} image{'s have' if len(passed_over) > 1 else ' has'} several "
+            f"masks in {masks_dir}; a lossless file is read rather than a lossy one (JPEG, "
+            f"lossy WebP), else the first by name: {listed}. Remove the masks not meant.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return chosen
+
+
 @fill_doc(color_mode=COLOR_MODE_DOC, skip_errors=SKIP_ERRORS_DOC, depths=DEPTHS_DOC)
 def load_segmentation_folder(
     images_dir,
@@ -1153,7 +1210,9 @@ def load_segmentation_folder(
     Masks saved as JPEG are lossy: their labels come back smeared into nearby values (a 0/255
     mask holds dozens of values). Loading such masks is an error that says which values the
     masks seem to hold; ``mask_values`` or ``mask_threshold`` snap the pixels back to labels.
-    Lossless masks that look smeared (many values, most pixels on a few) give a warning.
+    Lossy masks that do not look smeared, and lossless ones that do (many values, most pixels
+    on a few), give a warning. Where an image has several masks (``a.png`` and ``a.jpg``), a
+    lossless one is read, with a warning.
 
     Parameters
     ----------
@@ -1235,9 +1294,7 @@ def load_segmentation_folder(
             f"The images folder {images_dir} holds no images (files ending in "
             f"{', '.join(IMAGE_SUFFIXES)})."
         )
-    masks_by_stem: dict[str, Path] = {}
-    for mask_file in image_files(masks_dir):
-        masks_by_stem.setdefault(mask_file.stem, mask_file)
+    masks_by_stem = _masks_by_stem(masks_dir, {file.stem for file in files})
     images = ImageSet(f"images in {images_dir}")
     masks, mask_files, lossy = [], [], []
     skipped = _Skipped(skip_errors)

@@ -246,6 +246,50 @@ def test_mask_values_far_from_the_masks_are_an_error(jpeg_masks):
         load_segmentation_folder(*folders, mask_values=[0, 1, 2])
 
 
+def test_jpeg_masks_that_look_clean_still_warn_that_they_are_lossy(tmp_path):
+    masks = np.zeros((2, 16, 16), np.uint8)
+    masks[:, :8, 8:] = 255  # whole 8x8 blocks: JPEG brings them back as exactly 0 and 255
+    folders = write_pairs(tmp_path, masks, suffix=".jpg", quality=90)
+    with pytest.warns(UserWarning, match=r"p0\.jpg.*lossy.*labels found, \[0, 255\].*PNG"):
+        data = load_segmentation_folder(*folders)
+    assert data.target_names.tolist() == [0, 255]
+
+
+def test_a_lossy_mask_that_lost_its_zeros_suggests_the_drawn_labels(tmp_path, recwarn):
+    masks = np.full((2, 16, 16), 1, np.uint8)
+    masks[:, :8, 8:] = 255
+    folders = write_pairs(tmp_path, masks)
+    for path in folders[1].iterdir():  # a 0/255 mask a lossy editor brought back as 1/255
+        path.rename(path.with_suffix(".jpg"))
+        with Image.open(path.with_suffix(".jpg")) as mask:
+            mask.save(path.with_suffix(".jpg"), quality=95)
+    with Image.open(folders[1] / "p0.jpg") as read_back:
+        assert sorted(np.unique(read_back).tolist()) == [1, 255]
+    with pytest.warns(UserWarning, match=r"\[1, 255\].*mask_values=\[0, 255\]"):
+        load_segmentation_folder(*folders)
+
+
+def test_snapped_lossy_masks_give_no_lossy_warning(jpeg_masks, recwarn):
+    load_segmentation_folder(*jpeg_masks[0], mask_values=[0, 255])
+    assert not [w for w in recwarn if "lossy" in str(w.message)]
+
+
+def test_a_lossless_mask_is_preferred_to_a_lossy_one_of_the_same_image(tmp_path):
+    truth = np.zeros((2, 16, 16), np.uint8)
+    truth[:, 3:11, 5:13] = 1
+    folders = write_pairs(tmp_path, truth)
+    smeared = truth[0] * 255
+    Image.fromarray(smeared).save(folders[1] / "p0.jpg", quality=60)  # sorts before p0.png
+    Image.fromarray(smeared).save(folders[1] / "p1.webp", quality=60)  # lossy WebP
+    with pytest.warns(UserWarning) as caught:
+        data = load_segmentation_folder(*folders)
+    message = "\n".join(str(w.message) for w in caught)
+    assert "p0.png" in message and "p0.jpg" in message and "p1.webp" in message
+    assert "lossless" in message
+    assert [name.rsplit("/", 1)[-1] for name in data.mask_filenames] == ["p0.png", "p1.png"]
+    np.testing.assert_array_equal(data.target, truth)
+
+
 def test_smeared_png_masks_give_a_warning(tmp_path, jpeg_masks):
     (images_dir, jpeg_dir), _ = jpeg_masks
     png_dir = tmp_path / "png_masks"
