@@ -11,17 +11,24 @@ Folders from the wild hold more than clean images, and every file is read the sa
 
 - EXIF orientation is applied to images and masks alike, so a photo comes back as a viewer
   shows it and stays aligned with its mask.
-- Photos: 16-bit grey files keep their high byte (65535 is 255, as Pillow reads 16-bit colour
-  PNGs; Pillow's own conversion would clip every value above 255 to white), palette files
-  their palette's colours, 1-bit files 0 and 255, and alpha is dropped (each pixel keeps its
-  stored colour, as torchvision's and Keras' loaders do).
+- Bit depths: every file keeps its stored values, in a dtype that holds them (see
+  ``DEPTHS_DOC``): 16-bit grey (12-bit data included) as uint16, 32-bit integers as int32,
+  32-bit floats as float32, everything else as uint8. A folder of 8-bit and 16-bit files meets
+  at 16 bits (8-bit values times 257); 32-bit files beside other depths are an error. Pillow
+  itself keeps only the high byte of 16-bit colour files, which gives a warning.
+- Photos: palette files give their palette's colours, 1-bit files 0 and 255, and alpha is
+  dropped (each pixel keeps its stored colour, as torchvision's and Keras' loaders do).
 - Colour spaces: CMYK files become sRGB through the ICC profile they embed (a print file's
   inks mean nothing without it), or by Pillow's plain inversion when they embed none; CIELAB
   TIFFs become sRGB (Pillow converts them through LittleCMS). RGB and grey files keep their stored
   values whatever profile they embed (Display P3, Adobe RGB), as torchvision's and Keras'
   loaders do, so training and prediction see the same numbers as every other reader.
-- Masks: grey levels, 16-bit values, palette indices and 1-bit values (0 and 1) are the labels
-  as stored; an alpha channel is dropped.
+- Masks: grey levels, 16- and 32-bit values (floats when they are whole numbers), palette
+  indices and 1-bit values (0 and 1) are the labels as stored; an alpha channel is dropped.
+  Lossy (JPEG, lossy WebP) masks give a warning, and where an image has a lossless and a lossy
+  mask the lossless one is read.
+- Sizes: without ``image_size`` the first image of another size is an error, before the files
+  after it are decoded.
 - Hidden files (``.DS_Store``, macOS's ``._photo.jpg``), macOS's ``__MACOSX`` folder and files
   that are not images by name (``Thumbs.db``, ``notes.txt``) are ignored.
 - A file that cannot be read (empty, truncated, damaged, or larger than Pillow's
@@ -40,6 +47,7 @@ import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.utils import Bunch
@@ -52,13 +60,16 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".g
 COLOR_MODES = ("auto", "grayscale", "rgb")
 # Pillow's names of the lossy formats among IMAGE_SUFFIXES (a camera's JPEG may read as MPO).
 LOSSY_FORMATS = frozenset({"JPEG", "MPO"})
-# Grey modes of more than 8 bits (Pillow reads a 16-bit grey PNG as "I;16", older Pillow as "I").
-_WIDE_GREY_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
+# Grey modes of more than 8 bits, whose values are kept as stored: 16-bit (and 12-bit) grey,
+# 32-bit integers (and signed 16-bit TIFFs), 32-bit floats.
+_WIDE_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 # Folders that are never classes: macOS's copy of a zip's resource files (besides dot folders).
 _IGNORED_FOLDERS = frozenset({"__MACOSX"})
 # Modes whose pixel values are labels as they are: grey levels, or palette indices.
-_LABEL_MODES = frozenset({"L", "LA", "P", "PA", "1", "I", "I;16", "I;16L", "I;16B"})
-_GREY_MODES = frozenset({"L", "LA", "1", "I", "I;16", "I;16L", "I;16B", "F"})
+_LABEL_MODES = frozenset({"L", "LA", "P", "PA", "1"}) | _WIDE_MODES
+_GREY_MODES = frozenset({"L", "LA", "1"}) | _WIDE_MODES
+# Pillow's raw modes of 16 bits a channel that it decodes into 8-bit modes, by the high byte.
+_HIGH_BYTE_RAWMODE = re.compile(r"^(?!I;)[A-Za-z]+;16[BLN]$")
 # How far (in grey levels, or per colour channel) compression may move a pixel beyond the
 # midpoint between two labels and still count as one of them.
 _SNAP_SLACK = 24
@@ -250,29 +261,57 @@ def _unreadable(path: Path, reason: str) -> _BadFile:
     return _BadFile(f"Cannot read the image file {path}: {reason}", path, reason)
 
 
-def _read_file(path: Path, size, resample, prepare) -> tuple[np.ndarray, bool]:
+def _open(path: Path):
+    """``path`` opened by Pillow, not yet decoded; a decompression bomb is an error."""
+    Image = _pillow()
+    # From its pixel limit to twice it, Pillow only warns and then decodes the file; refuse
+    # it there too, before decoding, instead of allocating gigabytes. The warning filters
+    # are the process's own: the lock keeps loads in other threads from restoring them
+    # (and so letting a file through, or leaving the error filter behind) in between.
+    with _WARNING_FILTERS_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
+def _keeps_high_bytes(image) -> bool:
+    """Whether Pillow decodes this (not yet decoded) file of 16 bits a channel into an 8-bit
+    mode, keeping the high byte of each value: 16-bit colour, and 16-bit grey with alpha."""
+    if image.mode in _WIDE_MODES:
+        return False
+    for tile in image.tile:
+        args = tile[3]  # a tuple whose first item is the raw mode, or the raw mode itself
+        rawmode = args[0] if isinstance(args, tuple) else args
+        if isinstance(rawmode, str) and _HIGH_BYTE_RAWMODE.match(rawmode):
+            return True
+    bits = getattr(image, "tag_v2", {}).get(258)  # a TIFF's BitsPerSample
+    return isinstance(bits, tuple) and max(bits, default=8) > 8
+
+
+class _Decoded(NamedTuple):
+    """A file's pixels, and what its format did to them."""
+
+    pixels: np.ndarray
+    lossy: bool  # JPEG or lossy WebP: the values may have moved
+    high_bytes: bool  # 16 bits a channel, of which Pillow keeps the high byte
+
+
+def _read_file(path: Path, size, resample, prepare) -> _Decoded:
     """One file as an array, upright, after ``prepare(image)`` picks its mode, at ``size``
     (``(height, width)``, or ``(height, None)`` to keep the file's aspect ratio).
 
-    Also returns whether the file's format is lossy. Any failure is a ``_BadFile`` that says
-    why.
+    Any failure is a ``_BadFile`` that says why.
     """
     Image = _pillow()
     from PIL import ImageOps
 
     try:
-        # From its pixel limit to twice it, Pillow only warns and then decodes the file; refuse
-        # it there too, before decoding, instead of allocating gigabytes. The warning filters
-        # are the process's own: the lock keeps loads in other threads from restoring them
-        # (and so letting a file through, or leaving the error filter behind) in between.
-        with _WARNING_FILTERS_LOCK, warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)
+        image = _open(path)
         with image:
             frames = getattr(image, "n_frames", 1)
             if frames > 1:
                 raise _MultiFrame(frames)
             lossy = _is_lossy(image)  # before decoding, which may close the file
+            high_bytes = _keeps_high_bytes(image)  # before decoding, which drops the tiles
             image.load()
             # Cameras store the sensor's rows and an EXIF tag that says how to turn them; a
             # mask drawn over the photo as shown must meet the photo as shown.
@@ -284,9 +323,11 @@ def _read_file(path: Path, size, resample, prepare) -> tuple[np.ndarray, bool]:
                     width = max(1, round(image.width * height / image.height))
                 if image.size != (width, height):
                     image = image.resize((width, height), resample=resample)
-            return np.asarray(image), lossy
+            pixels = np.asarray(image)
     except Exception as error:  # any failure to decode is about this file: name it
         raise _unreadable(path, _why_unreadable(path, error, Image)) from error
+    # A big-endian 16-bit file ("I;16B") comes as ">u2": the same values, in native order.
+    return _Decoded(pixels.astype(pixels.dtype.newbyteorder("="), copy=False), lossy, high_bytes)
 
 
 def _is_colour(image) -> bool:
@@ -297,18 +338,6 @@ def _is_colour(image) -> bool:
         colours = np.asarray(image.getpalette() or [], dtype=np.int64).reshape(-1, 3)
         return bool((colours != colours[:, :1]).any())
     return True
-
-
-def _eight_bit(image):
-    """A grey image of more than 8 bits as "L", by the high byte of each value.
-
-    That is how Pillow reads 16-bit colour PNGs, so 16-bit grey and colour files agree and
-    65535 becomes 255; Pillow's own conversion clips every value above 255 to 255 instead.
-    """
-    if image.mode not in _WIDE_GREY_MODES:
-        return image
-    values = np.clip(np.asarray(image).astype(np.int64), 0, 2**16 - 1) >> 8
-    return _pillow().fromarray(values.astype(np.uint8))
 
 
 @functools.lru_cache(maxsize=8)
@@ -359,44 +388,150 @@ def _in_srgb(image):
         ) from error
 
 
-def _read_image(path: Path, color_mode: str, size) -> np.ndarray:
-    """One image as uint8 ``(H, W)`` or ``(H, W, 3)``; ``"auto"`` follows the file.
+def read_image(path: Path, color_mode: str, size) -> _Decoded:
+    """One image ``(H, W)`` or ``(H, W, 3)`` in the dtype of its depth (``DEPTHS_DOC``);
+    ``"auto"`` follows the file.
 
     Alpha is dropped (Pillow's conversion keeps each pixel's stored colour), palettes give
-    their colours, CMYK and CIELAB become sRGB (:func:`_in_srgb`) and 16-bit grey its high
-    byte.
+    their colours, CMYK and CIELAB become sRGB (:func:`_in_srgb`), and grey files of more than
+    8 bits keep their values (with ``"rgb"``, repeated over three channels).
     """
 
     def prepare(image):
-        image = _in_srgb(_eight_bit(image))
+        if image.mode in _WIDE_MODES:
+            return image  # Pillow's conversions would clip its values to 0-255
+        image = _in_srgb(image)
         if color_mode == "auto":
             return image.convert("RGB" if _is_colour(image) else "L")
         return image.convert("RGB" if color_mode == "rgb" else "L")
 
-    array, _ = _read_file(path, size, _pillow().Resampling.BILINEAR, prepare)
-    return array.astype(np.uint8, copy=False)
+    decoded = _read_file(path, size, _pillow().Resampling.BILINEAR, prepare)
+    if color_mode == "rgb" and decoded.pixels.ndim == 2:
+        return decoded._replace(pixels=_as_rgb(decoded.pixels))
+    return decoded
 
 
-def _check_sizes(arrays: list[np.ndarray], paths: list[Path], what: str) -> None:
-    first_shape = arrays[0].shape
-    for array, path in zip(arrays, paths, strict=True):
-        if array.shape[:2] != first_shape[:2]:
+def _as_rgb(grey: np.ndarray) -> np.ndarray:
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
+DEPTHS_DOC = """Each file keeps its stored values, in a dtype that holds them: 8-bit files (and
+        1-bit, palette, colour and CMYK ones) give uint8, 16-bit grey files (12-bit data
+        included) uint16, 32-bit integer files int32 and 32-bit float files float32. 8-bit
+        and 16-bit files together give uint16, the 8-bit values times 257 (255 becomes 65535),
+        with a warning; a 32-bit file beside files of another depth is an error."""
+
+# The depth of each dtype that images are read in, for messages.
+_DEPTH_NAMES = {
+    np.dtype(np.uint8): "8-bit",
+    np.dtype(np.uint16): "16-bit",
+    np.dtype(np.int32): "32-bit integer",
+    np.dtype(np.float32): "32-bit float",
+}
+# Depths that meet at the wider by a fixed rule: the full ranges of 8 and 16 bits.
+_SCALED_DEPTHS = frozenset({np.dtype(np.uint8), np.dtype(np.uint16)})
+
+
+def _depth(dtype) -> str:
+    return _DEPTH_NAMES.get(np.dtype(dtype), str(dtype))
+
+
+def _and_more(files: list[Path]) -> str:
+    return f"{files[0]}" + (f" and {len(files) - 1} more" if len(files) > 1 else "")
+
+
+class ImageSet:
+    """Images read one at a time into one set, each checked against the first as it comes.
+
+    An image of another size than the first (with ``same_size``), or of a depth that cannot
+    meet the first's, is an error at once, so a folder of mixed sizes fails at the first file
+    that differs, before the files after it are decoded.
+
+    Parameters
+    ----------
+    what : str
+        What the images are, for messages ("images in photos/").
+    same_size : bool, default=True
+        Whether every image must have the first's height and width.
+    """
+
+    def __init__(self, what: str, same_size: bool = True):
+        self.what, self.same_size = what, same_size
+        self.images: list[np.ndarray] = []
+        self.files: list[Path] = []
+        self._high_bytes: list[Path] = []
+
+    def check(self, image: np.ndarray, file: Path) -> None:
+        """Raise if ``image`` (of ``file``) cannot join the images added so far."""
+        if not self.images:
+            return
+        first, first_file = self.images[0], self.files[0]
+        if self.same_size and image.shape[:2] != first.shape[:2]:
             raise ValueError(
-                f"The {what} have different sizes: {paths[0]} is {first_shape[1]}x"
-                f"{first_shape[0]} (width x height) but {path} is {array.shape[1]}x"
-                f"{array.shape[0]}. Pass image_size=(height, width) to resize them all."
+                f"The {self.what} have different sizes: {file} is {image.shape[1]}x"
+                f"{image.shape[0]} (width x height), expected {first.shape[1]}x{first.shape[0]}, "
+                f"the size of {first_file} (the first image). Pass image_size=(height, width) "
+                "to resize them all."
+            )
+        depths = {first.dtype, image.dtype}
+        if len(depths) > 1 and not depths <= _SCALED_DEPTHS:
+            raise ValueError(
+                f"The {self.what} mix bit depths that have no common scale: {file} is "
+                f"{_depth(image.dtype)} but {first_file} is {_depth(first.dtype)}. 8-bit and "
+                "16-bit files are read together (the 8-bit values times 257), but 32-bit "
+                "files (integer or float) have no fixed range to meet other depths at. Save "
+                "them all at one depth."
             )
 
+    def add(self, decoded: _Decoded, file: Path) -> None:
+        """Add a file's image after :meth:`check`."""
+        self.check(decoded.pixels, file)
+        self.images.append(decoded.pixels)
+        self.files.append(file)
+        if decoded.high_bytes:
+            self._high_bytes.append(file)
 
-def _stack_images(arrays: list[np.ndarray], paths: list[Path], what: str) -> np.ndarray:
-    """One array of images; with ``color_mode="auto"`` grey images join colour ones as RGB."""
-    _check_sizes(arrays, paths, what)
-    if any(array.ndim == 3 for array in arrays):
-        arrays = [
-            np.repeat(array[..., None], 3, axis=-1) if array.ndim == 2 else array
-            for array in arrays
+    def at_one_depth(self, stacklevel: int = 3) -> list[np.ndarray]:
+        """The images at one dtype: 8-bit ones scaled to 16 bits beside 16-bit ones.
+
+        Warns about that scaling, and about files of which Pillow kept the high bytes.
+        """
+        if self._high_bytes:
+            warnings.warn(
+                f"{_and_more(self._high_bytes)} of the {self.what} store 16 bits a channel, "
+                "of which Pillow keeps only the high byte (65535 becomes 255): it reads "
+                "16-bit colour, and 16-bit grey with alpha, as 8 bits. To keep every bit, save "
+                "grey images as 16-bit grey without alpha, or read the files with another "
+                "library (tifffile, imageio) and pass the arrays.",
+                UserWarning,
+                stacklevel=stacklevel,
+            )
+        if len({image.dtype for image in self.images}) < 2:
+            return self.images
+        eight, sixteen = (
+            [file for file, image in zip(self.files, self.images, strict=True) if image.dtype == t]
+            for t in (np.uint8, np.uint16)
+        )
+        warnings.warn(
+            f"The {self.what} mix 8-bit files ({_and_more(eight)}) with 16-bit files "
+            f"({_and_more(sixteen)}): the 8-bit values are scaled to 16 bits, times 257 (255 "
+            "becomes 65535, as PNG scales samples). If the 16-bit files hold fewer bits "
+            "(12-bit data, 0 to 4095), the two scales do not match: save them all at one "
+            "depth.",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+        return [
+            image.astype(np.uint16) * np.uint16(257) if image.dtype == np.uint8 else image
+            for image in self.images
         ]
-    return np.stack(arrays)
+
+    def stacked(self) -> np.ndarray:
+        """One array of the images; grey ones join colour ones repeated over three channels."""
+        images = self.at_one_depth(stacklevel=4)
+        if any(image.ndim == 3 for image in images):
+            images = [_as_rgb(image) if image.ndim == 2 else image for image in images]
+        return np.stack(images)
 
 
 # At most this many skipped files are written out in the warning; the rest are counted.
@@ -456,21 +591,21 @@ SKIP_ERRORS_DOC = """skip_errors : bool, default=False
         warning's ``skipped`` attribute maps each to its reason."""
 
 
-@fill_doc(skip_errors=SKIP_ERRORS_DOC)
-def _read_each(files, color_mode, size, skipped) -> tuple[list[np.ndarray], list[Path]]:
-    """The images of ``files`` that can be read and their files; the others go to ``skipped``
-    (which raises at once unless ``skip_errors``)."""
-    images, read = [], []
+def _read_each(files, color_mode, size, skipped, images: ImageSet) -> int:
+    """Add the images of ``files`` that can be read to ``images`` and say how many; the others
+    go to ``skipped`` (which raises at once unless ``skip_errors``)."""
+    before = len(images.images)
     for file in files:
         try:
-            images.append(_read_image(file, color_mode, size))
+            decoded = read_image(file, color_mode, size)
         except _BadFile as error:
             skipped.add(error)
         else:
-            read.append(file)
-    return images, read
+            images.add(decoded, file)
+    return len(images.images) - before
 
 
+@fill_doc(skip_errors=SKIP_ERRORS_DOC, depths=DEPTHS_DOC)
 def read_images(
     files,
     *,
@@ -478,7 +613,7 @@ def read_images(
     color_mode: str = "auto",
     skip_errors: bool = False,
 ) -> np.ndarray:
-    """Read a list of image files into one uint8 array ``(n, H, W)`` or ``(n, H, W, 3)``.
+    """Read a list of image files into one array ``(n, H, W)`` or ``(n, H, W, 3)``.
 
     ``image_size`` and ``color_mode`` are as in :func:`load_image_folder`; the files must have
     one size unless ``image_size`` is given.
@@ -496,7 +631,8 @@ def read_images(
 
     Returns
     -------
-    images : ndarray of uint8
+    images : ndarray
+        {depths}
 
     Examples
     --------
@@ -517,9 +653,10 @@ def read_images(
     if not files:
         raise ValueError("No image files were given.")
     skipped = _Skipped(skip_errors)
-    images, read = _read_each(files, color_mode, size, skipped)
-    skipped.report(len(images), "the files given", "the warning's `skipped`")
-    return _stack_images(images, read, "images")
+    images = ImageSet("images")
+    _read_each(files, color_mode, size, skipped, images)
+    skipped.report(len(images.images), "the files given", "the warning's `skipped`")
+    return images.stacked()
 
 
 COLOR_MODE_DOC = """color_mode : {"auto", "grayscale", "rgb"}, default="auto"
@@ -529,8 +666,8 @@ COLOR_MODE_DOC = """color_mode : {"auto", "grayscale", "rgb"}, default="auto"
         is lost. "grayscale" converts colour to luminance, ``(n, H, W)``; "rgb" always gives
         ``(n, H, W, 3)``. Whatever the mode, EXIF orientation is applied, alpha is dropped,
         CMYK becomes sRGB through the ICC profile the file embeds (or Pillow's plain
-        inversion without one), CIELAB becomes sRGB, and 16-bit grey values are scaled to
-        8 bits (65535 is 255)."""
+        inversion without one), CIELAB becomes sRGB, and grey files of more than 8 bits keep
+        their values (the bit depths are under Returns)."""
 
 
 def _empty_class_error(folder: Path, root: Path) -> _BadFile:
@@ -559,7 +696,7 @@ def _empty_class_error(folder: Path, root: Path) -> _BadFile:
     )
 
 
-@fill_doc(color_mode=COLOR_MODE_DOC, skip_errors=SKIP_ERRORS_DOC)
+@fill_doc(color_mode=COLOR_MODE_DOC, skip_errors=SKIP_ERRORS_DOC, depths=DEPTHS_DOC)
 def load_image_folder(
     path,
     *,
@@ -575,6 +712,7 @@ def load_image_folder(
     Classes are the sub-folder names in sorted order; the target of an image is the index of
     its class. Hidden files and folders (``.DS_Store``, ``._photo.jpg``, ``__MACOSX``) and
     files that are not images by name are ignored; a class folder with no images is an error.
+    Without ``image_size``, the first image of another size than the first is an error.
 
     Parameters
     ----------
@@ -593,10 +731,11 @@ def load_image_folder(
     Returns
     -------
     data : Bunch
-        ``data`` (and its alias ``images``): uint8 images; ``target``: int64 class indices;
+        ``data`` (and its alias ``images``): the images; ``target``: int64 class indices;
         ``target_names``: the class folder names; ``filenames``: the path of every image;
         ``skipped``: a dict from each file or class folder left out by ``skip_errors=True``
         to the reason (empty otherwise). Or ``(data, target)`` with ``return_X_y=True``.
+        {depths}
 
     Examples
     --------
@@ -628,7 +767,8 @@ def load_image_folder(
             f"{root} has no class sub-folders; expected the layout "
             f"{root}/<class_name>/<image>{IMAGE_SUFFIXES[0]}."
         )
-    class_names, images, targets, filenames = [], [], [], []
+    class_names, targets = [], []
+    images = ImageSet(f"images in {root}")
     skipped = _Skipped(skip_errors)
     for folder in class_folders:
         files = image_files(folder)
@@ -636,16 +776,14 @@ def load_image_folder(
             skipped.add(_empty_class_error(folder, root))
             continue
         label = len(class_names)  # a class left out leaves no gap in the labels
-        class_images, read = _read_each(files, color_mode, size, skipped)
-        images += class_images
-        targets += [label] * len(read)
-        filenames += read
-        if read:
+        n_read = _read_each(files, color_mode, size, skipped, images)
+        targets += [label] * n_read
+        if n_read:
             class_names.append(folder.name)
         else:
             skipped[str(folder)] = "none of its images could be read; the class is left out"
-    skipped.report(len(images), root, "the Bunch's `skipped`")
-    data = _stack_images(images, filenames, f"images in {root}")
+    skipped.report(len(images.images), root, "the Bunch's `skipped`")
+    data = images.stacked()
     target = np.asarray(targets, dtype=np.int64)
     if return_X_y:
         return data, target
@@ -654,7 +792,7 @@ def load_image_folder(
         images=data,
         target=target,
         target_names=np.asarray(class_names),
-        filenames=np.asarray([str(file) for file in filenames]),
+        filenames=np.asarray([str(file) for file in images.files]),
         skipped=dict(skipped),
         DESCR=f"Images of {len(class_names)} classes read from the folder {root}.",
     )
@@ -740,19 +878,49 @@ def _check_palette(palette) -> tuple[np.ndarray, np.ndarray]:
 def _read_mask(path: Path, size, want_colour: bool) -> tuple[np.ndarray, bool]:
     """One mask as grey labels ``(H, W)`` or colours ``(H, W, 3)``, and whether it is lossy.
 
-    Grey, 16-bit and palette ("P") files keep their values: a palette index is a label, and
-    converting it to grey would give the luminance of its colour instead; a 1-bit file gives
-    0 and 1. Alpha is dropped. Colour files whose pixels are all grey become grey.
-    ``want_colour`` reads every file as RGB (for a ``palette``; 16-bit grey by its high byte,
-    as photos are read).
+    Grey files of any depth and palette ("P") files keep their values: a palette index is a
+    label, and converting it to grey would give the luminance of its colour instead; a 1-bit
+    file gives 0 and 1; a 32-bit float file must hold whole numbers. Alpha is dropped. Colour
+    files whose pixels are all grey become grey. ``want_colour`` reads every file as RGB (for
+    a ``palette``): a grey file of more than 8 bits gives the grey colours of its values,
+    which must then be 0 to 255.
     """
 
     def prepare(image):
-        if want_colour:
-            return _eight_bit(image).convert("RGB")
-        return image if image.mode in _LABEL_MODES else image.convert("RGB")
+        if image.mode in (_WIDE_MODES if want_colour else _LABEL_MODES):
+            return image
+        return image.convert("RGB")
 
-    array, lossy = _read_file(path, size, _pillow().Resampling.NEAREST, prepare)
+    array, lossy, high_bytes = _read_file(path, size, _pillow().Resampling.NEAREST, prepare)
+    depth = _depth(array.dtype)
+    if high_bytes and not want_colour:
+        raise _unreadable(
+            path,
+            "it stores 16 bits a channel (colour, or grey with alpha), of which Pillow keeps "
+            "only the high byte, so its labels would be lost (1 to 255 all read as 0). Save "
+            "it as grey without alpha, 8-bit or 16-bit.",
+        )
+    if array.dtype.kind == "f":
+        labels = np.isfinite(array) & (np.rint(array) == array) & (np.abs(array) < 2**31)
+        if not labels.all():
+            raise _unreadable(
+                path,
+                "it holds 32-bit float values that are not whole numbers, as labels are, "
+                f"e.g. {array[~labels][0]:g} (in {(~labels).mean():.1%} of its pixels); a "
+                "mask's values are its labels. Save the labels as integers (an 8- or 16-bit "
+                "grey PNG).",
+            )
+        array = array.astype(np.int64)
+    if want_colour and array.ndim == 2:  # a grey file of more than 8 bits
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high > 255:
+            raise _unreadable(
+                path,
+                f"it is a {depth} grey file with values from {low} to {high}, "
+                "which are no colours: palette= maps colours of 0 to 255 a channel to labels. "
+                "Save it as an 8-bit file, or leave out palette= if its values are the labels.",
+            )
+        array = _as_rgb(array.astype(np.uint8))
     if array.ndim == 3 and array.shape[2] == 2:  # "LA" / "PA": drop the alpha channel
         array = array[..., 0]
     if array.ndim == 3 and not want_colour:
@@ -876,11 +1044,12 @@ def _one_of(values: list[int]) -> str:
 
 
 def _check_smeared(values, counts, lossy_files, masks_dir) -> None:
-    """Refuse lossy masks whose labels were smeared, and warn when lossless ones look so."""
+    """Refuse lossy masks whose labels were smeared, warn about the other lossy masks, and
+    warn when lossless ones look smeared."""
     peaks, on_peaks = _label_peaks(values, counts)
     listed = [int(v) for v in peaks]
+    more = f" and {len(lossy_files) - 1} more" if len(lossy_files) > 1 else ""
     if lossy_files and len(values) > len(peaks):
-        more = f" and {len(lossy_files) - 1} more" if len(lossy_files) > 1 else ""
         raise ValueError(
             f"The masks in {masks_dir} are JPEG files ({lossy_files[0].name}{more}), and "
             f"JPEG's lossy compression has smeared their labels: they hold {len(values)} "
@@ -888,6 +1057,18 @@ def _check_smeared(values, counts, lossy_files, masks_dir) -> None:
             f"the pixels are at or near {_one_of(listed)}. {_snap_advice(peaks)}; better, save "
             "the masks as PNG, which is lossless."
         )
+    if lossy_files:
+        # Compression moves a label drawn at an end of the 8-bit range a little inwards.
+        drawn = np.where(peaks <= _SNAP_SLACK, 0, np.where(peaks >= 255 - _SNAP_SLACK, 255, peaks))
+        warnings.warn(
+            f"The masks {lossy_files[0].name}{more} in {masks_dir} are lossy (JPEG or lossy "
+            f"WebP), whose compression moves pixel values: the labels found, {listed}, may "
+            f"not be the values drawn. {_snap_advice(np.unique(drawn))}; better, save the "
+            "masks as PNG, which is lossless.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return
     if len(values) >= 16 and len(values) > 3 * len(peaks) and on_peaks >= 0.75:
         warnings.warn(
             f"The masks in {masks_dir} hold {len(values)} distinct values, but {on_peaks:.0%} "
@@ -963,7 +1144,49 @@ def _colour_mask_error(mask: np.ndarray, mask_file: Path, lossy: bool) -> ValueE
     )
 
 
-@fill_doc(color_mode=COLOR_MODE_DOC, skip_errors=SKIP_ERRORS_DOC)
+def _is_lossy_file(path: Path) -> bool:
+    """Whether ``path`` holds a lossy image, by its header (by its name if Pillow cannot open
+    it: the error comes when it is read)."""
+    try:
+        with _open(path) as image:
+            return _is_lossy(image)
+    except Exception:  # any file Pillow cannot open is reported when it is read
+        return _FORMAT_NAMES.get(path.suffix.lower()) == "JPEG"
+
+
+def _masks_by_stem(masks_dir: Path, stems: set[str]) -> dict[str, Path]:
+    """The mask file of each image stem in ``stems``.
+
+    Where several files share a stem (``a.jpg`` and ``a.png``), a lossless one is taken over
+    lossy ones, else the first by name, with one warning that names them.
+    """
+    by_stem: dict[str, list[Path]] = {}
+    for mask_file in image_files(masks_dir):
+        if mask_file.stem in stems:
+            by_stem.setdefault(mask_file.stem, []).append(mask_file)
+    chosen, passed_over = {}, []
+    for stem, candidates in by_stem.items():
+        if len(candidates) > 1:
+            candidates = sorted(candidates, key=_is_lossy_file)  # stable: by name among equals
+            passed_over.append(
+                f"{candidates[0].name} over {', '.join(c.name for c in candidates[1:])}"
+            )
+        chosen[stem] = candidates[0]
+    if passed_over:
+        listed = "; ".join(passed_over[:_LISTED_SKIPS])
+        if len(passed_over) > _LISTED_SKIPS:
+            listed += f"; and {len(passed_over) - _LISTED_SKIPS} more"
+        warnings.warn(
+            f"{len(passed_over)} image{'s have' if len(passed_over) > 1 else ' has'} several "
+            f"masks in {masks_dir}; a lossless file is read rather than a lossy one (JPEG, "
+            f"lossy WebP), else the first by name: {listed}. Remove the masks not meant.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return chosen
+
+
+@fill_doc(color_mode=COLOR_MODE_DOC, skip_errors=SKIP_ERRORS_DOC, depths=DEPTHS_DOC)
 def load_segmentation_folder(
     images_dir,
     masks_dir,
@@ -987,7 +1210,9 @@ def load_segmentation_folder(
     Masks saved as JPEG are lossy: their labels come back smeared into nearby values (a 0/255
     mask holds dozens of values). Loading such masks is an error that says which values the
     masks seem to hold; ``mask_values`` or ``mask_threshold`` snap the pixels back to labels.
-    Lossless masks that look smeared (many values, most pixels on a few) give a warning.
+    Lossy masks that do not look smeared, and lossless ones that do (many values, most pixels
+    on a few), give a warning. Where an image has several masks (``a.png`` and ``a.jpg``), a
+    lossless one is read, with a warning.
 
     Parameters
     ----------
@@ -1022,11 +1247,11 @@ def load_segmentation_folder(
     Returns
     -------
     data : Bunch
-        ``data`` (and its alias ``images``): uint8 images ``(n, H, W)`` or ``(n, H, W, 3)``;
+        ``data`` (and its alias ``images``): images ``(n, H, W)`` or ``(n, H, W, 3)``;
         ``target``: int64 masks ``(n, H, W)``; ``target_names``: the labels found in the
         masks; ``filenames`` and ``mask_filenames``; ``skipped``: a dict from each file left
         out by ``skip_errors=True`` to the reason (empty otherwise). Or ``(data, target)``
-        with ``return_X_y=True``.
+        with ``return_X_y=True``. {depths}
 
     Examples
     --------
@@ -1069,10 +1294,9 @@ def load_segmentation_folder(
             f"The images folder {images_dir} holds no images (files ending in "
             f"{', '.join(IMAGE_SUFFIXES)})."
         )
-    masks_by_stem: dict[str, Path] = {}
-    for mask_file in image_files(masks_dir):
-        masks_by_stem.setdefault(mask_file.stem, mask_file)
-    images, masks, read_files, mask_files, lossy = [], [], [], [], []
+    masks_by_stem = _masks_by_stem(masks_dir, {file.stem for file in files})
+    images = ImageSet(f"images in {images_dir}")
+    masks, mask_files, lossy = [], [], []
     skipped = _Skipped(skip_errors)
     for file in files:
         try:
@@ -1084,12 +1308,14 @@ def load_segmentation_folder(
                     file,
                     f"it has no mask (no file named {file.stem}.png or the like in {masks_dir})",
                 )
-            image = _read_image(file, color_mode, size)
+            image = read_image(file, color_mode, size)
+            images.check(image.pixels, file)  # before its mask is decoded
             mask, mask_lossy = _read_mask(mask_file, size, want_colour=colours is not None)
-            if mask.shape[:2] != image.shape[:2]:
+            height, width = image.pixels.shape[:2]
+            if mask.shape[:2] != (height, width):
                 sizes = (
                     f"is {mask.shape[1]}x{mask.shape[0]} (width x height) but its image {file} "
-                    f"is {image.shape[1]}x{image.shape[0]}"
+                    f"is {width}x{height}"
                 )
                 raise _BadFile(
                     f"The mask {mask_file} {sizes}; pass image_size to resize both.",
@@ -1101,13 +1327,12 @@ def load_segmentation_folder(
             continue
         if colours is None and mask.ndim == 3:
             raise _colour_mask_error(mask, mask_file, mask_lossy)
-        images.append(image)
+        images.add(image, file)
         masks.append(mask)
-        read_files.append(file)
         mask_files.append(mask_file)
         lossy.append(mask_lossy)
-    skipped.report(len(images), images_dir, "the Bunch's `skipped`")
-    data = _stack_images(images, read_files, f"images in {images_dir}")
+    skipped.report(len(masks), images_dir, "the Bunch's `skipped`")
+    data = images.stacked()
     if colours is not None:
         target = _apply_palette(np.stack(masks), *colours, lossy, mask_files)
     elif threshold is not None:
@@ -1126,7 +1351,7 @@ def load_segmentation_folder(
         images=data,
         target=target,
         target_names=_value_counts(target)[0],
-        filenames=np.asarray([str(file) for file in read_files]),
+        filenames=np.asarray([str(file) for file in images.files]),
         mask_filenames=np.asarray([str(file) for file in mask_files]),
         skipped=dict(skipped),
         DESCR=f"Images from {images_dir} with label masks from {masks_dir}.",

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._folders import _read_image
+from ._folders import ImageSet, read_image
 
 # Transcription files looked for, in this order, when none is named.
 TRANSCRIPTION_FILES = ("labels.csv", "transcriptions.csv", "labels.txt", "transcriptions.txt")
@@ -73,11 +73,27 @@ def _find_transcriptions(folder: Path, transcriptions) -> Path:
     )
 
 
+def _read_line(path: Path, color_mode: str, height: int | None):
+    """One line image read as the image folders read theirs (upright, at the depth of the
+    file, palette files converted, oversized and damaged files refused naming the file), at
+    ``height`` with its aspect ratio kept; as :func:`read_image` returns it."""
+    return read_image(path, color_mode, None if height is None else (height, None))
+
+
 def _read_line_image(path: Path, color_mode: str, height: int | None) -> np.ndarray:
-    """One line image read as the image folders read theirs (upright, 16-bit and palette
-    files converted, oversized and damaged files refused naming the file), at ``height``
-    with its aspect ratio kept."""
-    return _read_image(path, color_mode, None if height is None else (height, None))
+    """The pixels of :func:`_read_line`."""
+    return _read_line(path, color_mode, height).pixels
+
+
+def _inverted(image: np.ndarray, path: str) -> np.ndarray:
+    """The top of the image's range minus each value: 255 for 8 bits, 65535 for 16."""
+    if image.dtype.kind != "u":
+        raise ValueError(
+            f"invert=True takes each value from the top of its range, but {path} holds "
+            f"{image.dtype} values (a 32-bit file), which have no fixed top. Save the lines "
+            "as 8- or 16-bit files, or invert them yourself."
+        )
+    return np.iinfo(image.dtype).max - image
 
 
 def load_line_folder(
@@ -109,17 +125,19 @@ def load_line_folder(
     color_mode : {"grayscale", "rgb"}, default="grayscale"
         Read images as one channel or as three.
     invert : bool, default=False
-        Return ``255 - image``: dark text on a light page becomes bright ink on a dark ground.
+        Return ``255 - image`` (``65535 - image`` for 16-bit files): dark text on a light page
+        becomes bright ink on a dark ground.
     return_X_y : bool, default=False
         Return ``(images, target)`` instead of a Bunch.
 
     Returns
     -------
     data : Bunch
-        ``images``: a list of uint8 arrays ``(H, W)`` (or ``(H, W, 3)``) of one height and
-        their own widths, which the recogniser takes as they are; ``target``: an object
-        array of the transcriptions; ``filenames``: the image paths. Or ``(images, target)``
-        with ``return_X_y=True``.
+        ``images``: a list of arrays ``(H, W)`` (or ``(H, W, 3)``) of one height and their
+        own widths, which the recogniser takes as they are, at one bit depth as
+        :func:`~skrnn.datasets.load_image_folder` reads them (uint8 for 8-bit files);
+        ``target``: an object array of the transcriptions; ``filenames``: the image paths.
+        Or ``(images, target)`` with ``return_X_y=True``.
 
     Raises
     ------
@@ -157,7 +175,8 @@ def load_line_folder(
     pairs = _read_transcriptions(source)
     if not pairs:
         raise ValueError(f"{source} lists no images.")
-    images, texts, paths = [], [], []
+    lines = ImageSet(f"line images in {folder}", same_size=False)
+    texts = []
     for name, text in pairs:
         path = folder / name
         if not path.is_file() and path.suffix == "":  # entries may leave out the suffix
@@ -167,10 +186,12 @@ def load_line_folder(
             path = found[0] if found else path
         if not path.is_file():
             raise FileNotFoundError(f"{source} names {name!r}, but {path} does not exist.")
-        image = _read_line_image(path, color_mode, height)
-        images.append(255 - image if invert else image)
+        lines.add(_read_line(path, color_mode, height), path)
         texts.append(text)
-        paths.append(str(path))
+    paths = [str(path) for path in lines.files]
+    images = lines.at_one_depth()
+    if invert:
+        images = [_inverted(image, path) for image, path in zip(images, paths, strict=True)]
     heights = sorted({image.shape[0] for image in images})
     if len(heights) > 1:
         first = next(

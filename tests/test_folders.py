@@ -52,6 +52,25 @@ def test_image_folder_with_mixed_sizes_needs_image_size(class_folders):
     assert load_image_folder(class_folders, image_size=8).data.shape == (6, 8, 8)
 
 
+def test_the_first_image_of_another_size_fails_before_the_rest_are_read(class_folders):
+    save(class_folders / "ants" / "a1.png", np.zeros((20, 30)))
+    (class_folders / "bees" / "b9.png").write_bytes(b"")  # never decoded: a1.png stops first
+    with pytest.raises(ValueError) as error:
+        load_image_folder(class_folders)
+    message = str(error.value)
+    assert "a1.png is 30x20 (width x height)" in message
+    assert "expected 12x10, the size of" in message and "a0.png" in message
+    assert "image_size=(height, width)" in message
+
+
+def test_segmentation_images_of_another_size_fail_at_the_first(segmentation_folders):
+    images_dir, masks_dir = segmentation_folders
+    save(images_dir / "img1.jpg", np.zeros((4, 5)))
+    (masks_dir / "img2.png").write_bytes(b"")  # never decoded
+    with pytest.raises(ValueError, match=r"img1\.jpg is 5x4 .*expected 10x8"):
+        load_segmentation_folder(images_dir, masks_dir)
+
+
 def test_image_folder_names_an_unreadable_file(class_folders):
     (class_folders / "ants" / "broken.png").write_bytes(b"not a png at all")
     with pytest.raises(ValueError, match=r"Cannot read the image file .*broken\.png"):
@@ -225,6 +244,50 @@ def test_mask_values_far_from_the_masks_are_an_error(jpeg_masks):
     folders, _ = jpeg_masks
     with pytest.raises(ValueError, match=r"far from all of mask_values=\[0, 1, 2\]: 255, "):
         load_segmentation_folder(*folders, mask_values=[0, 1, 2])
+
+
+def test_jpeg_masks_that_look_clean_still_warn_that_they_are_lossy(tmp_path):
+    masks = np.zeros((2, 16, 16), np.uint8)
+    masks[:, :8, 8:] = 255  # whole 8x8 blocks: JPEG brings them back as exactly 0 and 255
+    folders = write_pairs(tmp_path, masks, suffix=".jpg", quality=90)
+    with pytest.warns(UserWarning, match=r"p0\.jpg.*lossy.*labels found, \[0, 255\].*PNG"):
+        data = load_segmentation_folder(*folders)
+    assert data.target_names.tolist() == [0, 255]
+
+
+def test_a_lossy_mask_that_lost_its_zeros_suggests_the_drawn_labels(tmp_path, recwarn):
+    masks = np.full((2, 16, 16), 1, np.uint8)
+    masks[:, :8, 8:] = 255
+    folders = write_pairs(tmp_path, masks)
+    for path in folders[1].iterdir():  # a 0/255 mask a lossy editor brought back as 1/255
+        path.rename(path.with_suffix(".jpg"))
+        with Image.open(path.with_suffix(".jpg")) as mask:
+            mask.save(path.with_suffix(".jpg"), quality=95)
+    with Image.open(folders[1] / "p0.jpg") as read_back:
+        assert sorted(np.unique(read_back).tolist()) == [1, 255]
+    with pytest.warns(UserWarning, match=r"\[1, 255\].*mask_values=\[0, 255\]"):
+        load_segmentation_folder(*folders)
+
+
+def test_snapped_lossy_masks_give_no_lossy_warning(jpeg_masks, recwarn):
+    load_segmentation_folder(*jpeg_masks[0], mask_values=[0, 255])
+    assert not [w for w in recwarn if "lossy" in str(w.message)]
+
+
+def test_a_lossless_mask_is_preferred_to_a_lossy_one_of_the_same_image(tmp_path):
+    truth = np.zeros((2, 16, 16), np.uint8)
+    truth[:, 3:11, 5:13] = 1
+    folders = write_pairs(tmp_path, truth)
+    smeared = truth[0] * 255
+    Image.fromarray(smeared).save(folders[1] / "p0.jpg", quality=60)  # sorts before p0.png
+    Image.fromarray(smeared).save(folders[1] / "p1.webp", quality=60)  # lossy WebP
+    with pytest.warns(UserWarning) as caught:
+        data = load_segmentation_folder(*folders)
+    message = "\n".join(str(w.message) for w in caught)
+    assert "p0.png" in message and "p0.jpg" in message and "p1.webp" in message
+    assert "lossless" in message
+    assert [name.rsplit("/", 1)[-1] for name in data.mask_filenames] == ["p0.png", "p1.png"]
+    np.testing.assert_array_equal(data.target, truth)
 
 
 def test_smeared_png_masks_give_a_warning(tmp_path, jpeg_masks):

@@ -64,17 +64,6 @@ def test_exif_rotated_photo_and_mask_stay_aligned(tmp_path):
     np.testing.assert_array_equal(data.data > 100, data.target == 1)
 
 
-def test_sixteen_bit_grey_is_scaled_like_eight_bit(tmp_path):
-    save(tmp_path / "c" / "a16.png", np.array([[0, 257, 32768, 65535]], np.uint16))
-    save(tmp_path / "c" / "b8.png", np.array([[0, 1, 128, 255]], np.uint8))
-    with Image.open(tmp_path / "c" / "a16.png") as written:
-        assert written.mode.startswith("I")
-    images = load_image_folder(tmp_path).data
-    assert images.dtype == np.uint8
-    np.testing.assert_array_equal(images[0], images[1])  # 65535 reads as 255, not clipped
-    np.testing.assert_array_equal(images[0], [[0, 1, 128, 255]])
-
-
 def test_sixteen_bit_masks_keep_their_values_as_labels(tmp_path):
     labels = np.array([[0, 300, 1000, 65535]], np.uint16).repeat(3, axis=0)
     save(tmp_path / "images" / "a.png", np.zeros((3, 4), np.uint8))
