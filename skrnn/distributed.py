@@ -354,11 +354,15 @@ class Shard:
         generator = torch.Generator().manual_seed(_mixed(self.seed, self.epoch) % (1 << 63))
         return torch.randperm(n, generator=generator).numpy()
 
+    def keeps(self, batch_size: int) -> bool:
+        """Whether the processes read a batch of ``batch_size`` samples: each needs one."""
+        return batch_size >= self.size
+
     def parts(self, batches: list) -> list:
         return [
             np.array_split(batch, self.size)[self.rank]
             for batch in batches
-            if len(batch) >= self.size
+            if self.keeps(len(batch))
         ]
 
 
