@@ -83,6 +83,7 @@ from .cells import _BUILTINS, get_cell
 from .distributed import (
     Shard,
     SyncAcrossRanks,
+    checkpoint_from_main,
     data_parallel,
     local_device,
     process_group,
@@ -582,7 +583,7 @@ class BaseRNNEstimator(BaseEstimator):
         dataset = self._make_dataset(images, targets, weights)
         seed = seed_from(self.random_state)
         if group is not None:  # one seed for all (random_state=None draws one per process)
-            seed = group.from_main(lambda: seed)
+            seed = group.int_from_main(seed, "before training")
             same_data_everywhere(group, self, images, targets)
         self._group = group
         try:
@@ -609,7 +610,9 @@ class BaseRNNEstimator(BaseEstimator):
                     identity = fit_identity(self, data_digest(images, targets, weights), start)
                 checkpoint = Checkpoint(self.checkpoint, identity, writes=main)
                 # A checkpoint of another fit is refused before anything changes.
-                saved = checkpoint.read() if group is None else group.from_main(checkpoint.read)
+                saved = (
+                    checkpoint.read() if group is None else checkpoint_from_main(group, checkpoint)
+                )
                 setup["callbacks"].append(("checkpoint", checkpoint))
             if fresh:
                 with seeded(seed, self._device):

@@ -446,9 +446,9 @@ class BatchLoader:
         self.shard = shard
 
     def __len__(self):
-        if self.shard is not None:  # a last batch smaller than the group is left out
+        if self.shard is not None:  # the shard may leave out a last, smaller batch
             full, rest = divmod(self.n_samples, self.batch_size)
-            return full + (rest >= self.shard.size)
+            return full + (rest > 0 and self.shard.keeps(rest))
         return math.ceil(self.n_samples / self.batch_size)
 
     def __iter__(self):

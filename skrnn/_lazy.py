@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
 
 def is_dask_array(X) -> bool:
@@ -26,6 +27,7 @@ def _predict_chunk(chunk, estimator, method: str):
 def dask_aware(outputs):
     """Decorator: a prediction method that, on a dask array, returns a lazy dask array.
 
+    An unfitted estimator raises sklearn's ``NotFittedError`` at once, as on an array.
     ``outputs(estimator, X)`` gives ``(shape of one image's output, dtype)``: ``()`` and the
     classes' dtype for labels, ``(n_classes,)`` and float32 for probabilities, ``(H, W)``
     for a mask.
@@ -36,6 +38,8 @@ def dask_aware(outputs):
         def wrapper(self, X, *args, **kwargs):
             if not is_dask_array(X):
                 return method(self, X, *args, **kwargs)
+            # Before ``outputs``, which reads fitted attributes: an unfitted estimator says so.
+            check_is_fitted(self, "net_")
             return _lazy(self, method.__name__, X, outputs(self, X), args, kwargs)
 
         return wrapper
@@ -46,9 +50,7 @@ def dask_aware(outputs):
 def _lazy(estimator, name: str, X, output: tuple, args, kwargs):
     import dask
     import dask.array as da
-    from sklearn.utils.validation import check_is_fitted
 
-    check_is_fitted(estimator, "net_")
     if args or kwargs:
         raise TypeError(f"{name} on a dask array takes the images alone.")
     if X.ndim < 2:

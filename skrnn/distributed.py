@@ -24,6 +24,12 @@ Every estimator's ``distributed="auto"`` joins the process group that ``torchrun
   :class:`~skrnn.exceptions.DistributedError`, never a hang.
 
 Prediction is not distributed: every process predicts what it is given.
+
+The processes of a group trust each other, as :mod:`torch.distributed` assumes: anyone who can
+reach the rendezvous endpoint can join the group and send the others weights and gradients.
+Run them on a private network. What skrnn itself sends between them is tensors and bytes (a
+seed, digests of the data, a checkpoint file's bytes), never pickles, and every message's
+length is bounded before anything is allocated for it.
 """
 
 from __future__ import annotations
@@ -35,13 +41,19 @@ import inspect
 import multiprocessing
 import os
 import re
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from . import exceptions
+from ._checkpoint import Checkpoint
+from ._data import read_rows
+from ._json import dumps, loads
 from ._random import current as current_random
 from .exceptions import DistributedError
 
@@ -58,6 +70,30 @@ _LOST_PEER = re.compile(
     r"gloo|nccl|connection (reset|closed|refused)|broken pipe|timed out|timeout|socket",
     re.IGNORECASE,
 )
+# The most bytes a process accepts from another in one message (a description of its data, an
+# error's message), and in a checkpoint: four times the largest weights a model file may hold,
+# 64 GiB (the weights, Adam's two moments and early stopping's best weights).
+_MAX_MESSAGE_BYTES = 1 << 20
+_MAX_CHECKPOINT_BYTES = 256 << 30
+# The images whose pixels the processes compare before a fit: evenly spaced over the data, the
+# first and the last included (a few reads of a memory map).
+_COMPARED_IMAGES = 256
+# The errors of rank 0 that :meth:`Group.from_main` raises as themselves on the other ranks;
+# others become a RuntimeError that names them.
+_ERRORS = {
+    error.__name__: error
+    for error in (
+        ValueError,
+        TypeError,
+        KeyError,
+        OSError,
+        RuntimeError,
+        MemoryError,
+        FloatingPointError,
+        *(getattr(exceptions, name) for name in exceptions.__all__),
+    )
+    if issubclass(error, Exception)
+}
 
 
 def launched_by_torchrun() -> bool:
@@ -177,7 +213,13 @@ def world_size() -> int:
 
 @dataclass
 class Group:
-    """The processes that train one model together, and the collectives the fit needs."""
+    """The processes that train one model together, and the collectives the fit needs.
+
+    Every collective takes ``during``, what the fit was doing (``"at the end of epoch 3"``),
+    which the :class:`~skrnn.exceptions.DistributedError` of a lost peer names. They send
+    tensors and bytes only: bytes go as a uint8 tensor, after their length, which every process
+    checks against a bound before it allocates anything for them.
+    """
 
     rank: int
     size: int
@@ -187,39 +229,78 @@ class Group:
     def main(self) -> bool:
         return self.rank == 0
 
-    def sum(self, values) -> np.ndarray:
+    def sum(self, values, during: str = "") -> np.ndarray:
         """The element-wise sum over the processes of a few float64 values."""
         tensor = torch.as_tensor(np.asarray(values, dtype=np.float64), device=self.device)
-        with lost_peers(self):
+        with lost_peers(self, during):
             torch.distributed.all_reduce(tensor)
         return tensor.cpu().numpy()
 
-    def gather(self, value) -> list:
-        """Every process's ``value`` (any picklable object), in rank order."""
-        values = [None] * self.size
-        with lost_peers(self):
-            torch.distributed.all_gather_object(values, value)
-        return values
+    def int_from_main(self, value: int, during: str = "") -> int:
+        """Rank 0's ``value`` (an int64) on every rank."""
+        tensor = torch.tensor([value], dtype=torch.int64, device=self.device)
+        with lost_peers(self, during):
+            torch.distributed.broadcast(tensor, src=0)
+        return int(tensor.item())
 
-    def from_main(self, compute):
-        """What ``compute()`` returns on rank 0, on every rank; an error it raises on rank 0
-        is raised on every rank. ``compute`` runs on rank 0 only."""
-        box = [None]
+    def gather(self, data: bytes, limit: int = _MAX_MESSAGE_BYTES, during: str = "") -> list:
+        """Every process's ``data`` (bytes of at most ``limit``), in rank order."""
+        with lost_peers(self, during):
+            length = torch.tensor([len(data)], dtype=torch.int64, device=self.device)
+            lengths = [torch.empty_like(length) for _ in range(self.size)]
+            torch.distributed.all_gather(lengths, length)
+            lengths = [int(n.item()) for n in lengths]
+            for sender, n in enumerate(lengths):  # every rank refuses alike: no one waits
+                self._check_length(n, limit, sender)
+            mine = torch.zeros(max(*lengths, 1), dtype=torch.uint8, device=self.device)
+            mine[: len(data)] = _as_tensor(data, self.device)
+            everyone = [torch.empty_like(mine) for _ in range(self.size)]
+            torch.distributed.all_gather(everyone, mine)
+        return [_as_bytes(t[:n]) for t, n in zip(everyone, lengths, strict=True)]
+
+    def from_main(
+        self, compute: Callable[[], bytes], limit: int = _MAX_MESSAGE_BYTES, during: str = ""
+    ) -> bytes:
+        """The bytes that ``compute()`` returns on rank 0 (at most ``limit``), on every rank;
+        an error it raises on rank 0 is raised on every rank. ``compute`` runs on rank 0 only.
+
+        An error travels as its class's name and its message: the other ranks raise the same
+        class where it is one of Python's or skrnn's, a RuntimeError naming it otherwise.
+        """
+        failure, data, header = None, b"", [0, 0]
         if self.main:
             try:
-                box[0] = ("value", compute())
+                data = bytes(compute())
             except Exception as exc:  # raised everywhere below, not only here
-                box[0] = ("error", exc)
-        with lost_peers(self):
-            torch.distributed.broadcast_object_list(box, src=0, device=self.device)
-        kind, value = box[0]
-        if kind == "error":
-            raise value
-        return value
+                failure = exc
+                text = {"type": type(exc).__name__, "message": str(exc)[: _MAX_MESSAGE_BYTES // 8]}
+                data = dumps(text)
+            header = [int(failure is not None), len(data)]
+        header = torch.tensor(header, dtype=torch.int64, device=self.device)
+        with lost_peers(self, during):
+            torch.distributed.broadcast(header, src=0)
+            failed, length = (int(n) for n in header.tolist())
+            self._check_length(length, _MAX_MESSAGE_BYTES if failed else limit, 0)
+            payload = (
+                _as_tensor(data, self.device)
+                if self.main
+                else torch.empty(length, dtype=torch.uint8, device=self.device)
+            )
+            if length:
+                torch.distributed.broadcast(payload, src=0)
+        if failure is not None:
+            raise failure
+        if failed:
+            text = loads(_as_bytes(payload))
+            error = _ERRORS.get(text["type"])
+            if error is None:
+                raise RuntimeError(f"Process 0 failed with {text['type']}: {text['message']}")
+            raise error(text["message"])
+        return _as_bytes(payload)
 
-    def copy_from_main(self, module: torch.nn.Module) -> None:
+    def copy_from_main(self, module: torch.nn.Module, during: str = "") -> None:
         """Give every rank rank 0's weights and buffers, bit for bit."""
-        with lost_peers(self), torch.no_grad():
+        with lost_peers(self, during), torch.no_grad():
             for tensor in module.state_dict().values():
                 torch.distributed.broadcast(tensor, src=0)
 
@@ -230,6 +311,24 @@ class Group:
             with contextlib.suppress(Exception):
                 torch.distributed.destroy_process_group()
 
+    def _check_length(self, length: int, limit: int, sender: int) -> None:
+        if not 0 <= length <= limit:
+            raise DistributedError(
+                f"Process {sender} of {self.size} announced a message of {length} bytes, where "
+                f"this fit accepts at most {limit}: the processes do not all run the same "
+                "program (the same versions of skrnn and torch), or something that is not one "
+                "of them joined the group. Launch every process from the same installation, on "
+                "a network that only they can reach."
+            )
+
+
+def _as_tensor(data: bytes, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.frombuffer(bytearray(data), dtype=np.uint8)).to(device)
+
+
+def _as_bytes(tensor: torch.Tensor) -> bytes:
+    return tensor.cpu().numpy().tobytes()
+
 
 def process_group(setting, device: torch.device) -> Group | None:
     """The group a fit with ``distributed=setting`` trains in, or None for one process.
@@ -239,14 +338,14 @@ def process_group(setting, device: torch.device) -> Group | None:
     """
     if setting is False:
         return None
-    if not init() and setting is True:
-        raise ValueError(
-            "distributed=True trains in several processes, but this process belongs to no "
-            "process group: launch the script with torchrun (torchrun --nproc-per-node N "
-            "script.py, or python -m torch.distributed.run), or initialise "
-            "torch.distributed first. distributed='auto' trains alone outside torchrun."
-        )
-    if not _joined() or torch.distributed.get_world_size() == 1:
+    if not init():  # no group of several processes
+        if setting is True:
+            raise ValueError(
+                "distributed=True trains in several processes, but this process belongs to no "
+                "process group: launch the script with torchrun (torchrun --nproc-per-node N "
+                "script.py, or python -m torch.distributed.run), or initialise "
+                "torch.distributed first. distributed='auto' trains alone outside torchrun."
+            )
         return None
     backend = str(torch.distributed.get_backend()).lower()
     cpu_collectives = "gloo" in backend or "mpi" in backend or device.type == "cpu"
@@ -295,30 +394,64 @@ def lost_peers(group: Group, during: str = "") -> Iterator[None]:
         ) from exc
 
 
+def _digest(array) -> str:
+    """A digest of an array's shape, dtype and values (an object array's by their repr)."""
+    digest = hashlib.sha256()
+    if array is None:
+        digest.update(b"none")
+        return digest.hexdigest()
+    array = np.ascontiguousarray(np.asarray(array))
+    digest.update(repr((array.shape, str(array.dtype))).encode())
+    digest.update(repr(array.tolist()).encode() if array.dtype.kind == "O" else array.data)
+    return digest.hexdigest()
+
+
+def _description(estimator, images, targets) -> dict:
+    """What two processes of one fit must agree on: the estimator, the images' shape and dtype,
+    the targets, and the pixels of a sample of the images."""
+    n = len(images)
+    picked = np.unique(np.linspace(0, n - 1, min(n, _COMPARED_IMAGES)).round().astype(np.int64))
+    return {
+        "estimator": type(estimator).__name__,
+        "shape": [int(size) for size in images.shape],
+        "dtype": str(images.dtype),
+        "targets": _digest(targets),
+        "pixels": _digest(read_rows(images, picked)),
+    }
+
+
 def same_data_everywhere(group: Group, estimator, images, targets) -> None:
     """Refuse to fit when the processes were given different data: each reads its own share
     of the same samples, so they must agree on what the samples are.
 
-    Every process sees every other's data, so all of them refuse together; they leave the
-    group together first (:func:`finish`), as a process that exits while another still talks
-    to it may be aborted instead of exiting with the error.
+    The processes compare the estimator, the images' shape and dtype, a digest of the targets
+    and one of the pixels of up to 256 images spread over the data. Every process sees every
+    other's description, so all of them refuse together; they leave the group together first
+    (:func:`finish`), as a process that exits while another still talks to it may be aborted
+    instead of exiting with the error.
     """
-    digest = hashlib.sha256()
-    if targets is not None:
-        digest.update(np.ascontiguousarray(np.asarray(targets)).tobytes())
-    mine = (type(estimator).__name__, tuple(images.shape), str(images.dtype), digest.hexdigest())
-    everyone = group.gather(mine)
+    mine = _description(estimator, images, targets)
+    everyone = group.gather(dumps(mine), during="while comparing the processes' data")
     problem = None
-    for other_rank, theirs in enumerate(everyone):
-        if theirs != mine:
-            problem = (
-                f"The processes of a distributed fit must all fit the same data; process "
-                f"{group.rank} has {mine[0]} on images of shape {mine[1]} ({mine[2]}), process "
-                f"{other_rank} has {theirs[0]} on {theirs[1]} ({theirs[2]})"
-                + (", with other targets" if theirs[:3] == mine[:3] else "")
-                + ". Load the same data in every process; each reads only its share."
-            )
-            break
+    for other_rank, message in enumerate(everyone):
+        theirs = loads(message)
+        if theirs == mine:
+            continue
+        same_kind = all(theirs[name] == mine[name] for name in ("estimator", "shape", "dtype"))
+        other = [
+            label
+            for name, label in (("targets", "other targets"), ("pixels", "other pixel values"))
+            if theirs[name] != mine[name]
+        ]
+        problem = (
+            f"The processes of a distributed fit must all fit the same data; process "
+            f"{group.rank} has {mine['estimator']} on images of shape {tuple(mine['shape'])} "
+            f"({mine['dtype']}), process {other_rank} has {theirs['estimator']} on "
+            f"{tuple(theirs['shape'])} ({theirs['dtype']})"
+            + (f", with {' and '.join(other)}" if same_kind else "")
+            + ". Load the same data in every process; each reads only its share."
+        )
+        break
     if problem is None and len(images) < group.size:
         problem = (
             f"A distributed fit in {group.size} processes needs at least {group.size} samples, "
@@ -327,6 +460,34 @@ def same_data_everywhere(group: Group, estimator, images, targets) -> None:
     if problem is not None:
         finish()
         raise ValueError(problem)
+
+
+def checkpoint_from_main(group: Group, checkpoint: Checkpoint) -> dict | None:
+    """What ``checkpoint.read()`` gives on rank 0, in every process.
+
+    Rank 0 reads the file and checks that it is this fit's (an error there is raised in every
+    process), then sends the file's bytes and the fit's identity (which only rank 0 computes,
+    as JSON); every other process reads those bytes as rank 0 read the file, from a copy in a
+    temporary folder.
+    """
+    saved = None
+
+    def read() -> bytes:
+        nonlocal saved
+        saved = checkpoint.read()
+        return b"" if saved is None else Path(os.fspath(checkpoint.path)).read_bytes()
+
+    during = "while reading the checkpoint"
+    data = group.from_main(read, _MAX_CHECKPOINT_BYTES, during)
+    if not data:
+        return None
+    identity = group.from_main(lambda: dumps(checkpoint.identity), during=during)
+    if group.main:
+        return saved
+    with tempfile.TemporaryDirectory(prefix="skrnn-checkpoint-") as folder:
+        copy = Path(folder) / Path(os.fspath(checkpoint.path)).name
+        copy.write_bytes(data)
+        return Checkpoint(copy, loads(identity), writes=False).read()
 
 
 def _mixed(*numbers: int) -> int:
@@ -354,11 +515,15 @@ class Shard:
         generator = torch.Generator().manual_seed(_mixed(self.seed, self.epoch) % (1 << 63))
         return torch.randperm(n, generator=generator).numpy()
 
+    def keeps(self, batch_size: int) -> bool:
+        """Whether the processes read a batch of ``batch_size`` samples: each needs one."""
+        return batch_size >= self.size
+
     def parts(self, batches: list) -> list:
         return [
             np.array_split(batch, self.size)[self.rank]
             for batch in batches
-            if len(batch) >= self.size
+            if self.keeps(len(batch))
         ]
 
 
@@ -391,8 +556,8 @@ class SyncAcrossRanks(Callback):
         batches = [b for b in row["batches"] if "train_loss" in b]
         total = sum(b["train_loss"] * b["train_batch_size"] for b in batches)
         count = sum(b["train_batch_size"] for b in batches)
-        with lost_peers(self.group, f"at the end of epoch {len(net.history)}"):
-            total, count = self.group.sum([total, count])
+        during = f"at the end of epoch {len(net.history)}"
+        total, count = self.group.sum([total, count], during)
         if "train_loss" in row and count > 0:
             row["train_loss"] = float(total / count)
             earlier = [r["train_loss"] for r in net.history[:-1] if "train_loss" in r]
@@ -436,5 +601,4 @@ def data_parallel(net, group: Group, interrupted) -> Iterator[None]:
     if interrupted():
         group.shut_down()
         return
-    with lost_peers(group, "at the end of training"):
-        group.copy_from_main(net.module_)
+    group.copy_from_main(net.module_, "at the end of training")

@@ -1,6 +1,9 @@
 """One process of a distributed fit, started by tests/test_distributed.py (under torchrun, or
 with torchrun's environment variables): fits what its JSON argument says and writes what it
-got to ``OUT/rank<R>.npz`` (or ``OUT/rank<R>.error``, the error's type and message)."""
+got to ``OUT/rank<R>.npz`` (or ``OUT/rank<R>.error``, the error's type and message).
+
+It counts the calls of torch.distributed's collectives that pickle (``*_object*``, and the
+pickling they all share) made while it fits, whoever makes them: ``pickled`` in the npz."""
 
 import json
 import os
@@ -8,6 +11,7 @@ import sys
 import traceback
 
 import numpy as np
+import torch.distributed
 from skorch.callbacks import Callback
 
 import skrnn
@@ -25,6 +29,30 @@ class KillAt(Callback):
         epoch = int(os.environ.get("SKRNN_TEST_KILL_EPOCH", "0"))
         if str(distributed.rank()) in ranks.split(",") and len(net.history) == epoch:
             os.kill(os.getpid(), 9)
+
+
+def count_pickling_collectives() -> list:
+    """Wrap torch.distributed's collectives that pickle so that each call is recorded (and
+    still made); returns the list of the calls' names, to be filled."""
+    calls = []
+    c10d = torch.distributed.distributed_c10d
+
+    def counted(name, original):
+        def call(*args, **kwargs):
+            calls.append(name)
+            return original(*args, **kwargs)
+
+        return call
+
+    for name in dir(c10d):
+        if name.endswith(("_object", "_object_list")):
+            wrapper = counted(name, getattr(c10d, name))
+            setattr(c10d, name, wrapper)
+            if hasattr(torch.distributed, name):
+                setattr(torch.distributed, name, wrapper)
+    # Every collective of objects pickles through this one function.
+    c10d._object_to_tensor = counted("_object_to_tensor", c10d._object_to_tensor)
+    return calls
 
 
 def data(task, n, source, out):
@@ -55,6 +83,9 @@ def data(task, n, source, out):
     if source == "other-per-rank":  # a mistake: each process loads other data
         rank = int(os.environ["RANK"])
         X_train, y_train = X_train[rank:], y_train[rank:]
+    if source == "other-pixels-per-rank":  # the same shape, dtype and targets; other pixels
+        if int(os.environ["RANK"]) == 1:
+            X_train = X_train.max() - X_train
     return X_train, y_train, X_test
 
 
@@ -62,6 +93,7 @@ def main():
     config = json.loads(sys.argv[1])
     out, task = config["out"], config.get("task", "classifier")
     rank = int(os.environ.get("RANK", "0"))
+    pickled = count_pickling_collectives()
     try:
         X_train, y_train, X_test = data(task, config.get("n", 1200), config.get("data"), out)
         estimator = {
@@ -89,6 +121,7 @@ def main():
             outputs=np.asarray(outputs).astype(str if task == "recognizer" else np.float64),
             train_loss=np.array([row["train_loss"] for row in estimator.history_]),
             world_size=distributed.world_size(),
+            pickled=np.array(pickled, dtype=str),
         )
         distributed.finish()
     except Exception as exc:

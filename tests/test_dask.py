@@ -121,3 +121,38 @@ def test_a_dask_array_of_unknown_size_gets_a_clear_error(fitted):
     assert fitted["classifier"].predict(unknown).compute().shape == (len(fitted["X"]),)
     with pytest.raises(ValueError, match="one image's output|samples along"):
         fitted["classifier"].predict(da.ones(5, chunks=5))
+
+
+def _lazy_methods():
+    """Every estimator's methods that take a dask array: those :func:`dask_aware` wraps."""
+    import skrnn
+    from skrnn._lazy import dask_aware
+
+    wrapper = dask_aware(lambda self, X: ((), float))(lambda self, X: X).__code__
+    for name in skrnn.__all__:
+        estimator = getattr(skrnn, name)
+        if isinstance(estimator, type):
+            for method in dir(estimator):
+                if getattr(getattr(estimator, method), "__code__", None) is wrapper:
+                    yield pytest.param(estimator, method, id=f"{name}.{method}")
+
+
+LAZY_METHODS = list(_lazy_methods())
+
+
+def test_every_estimator_predicts_lazily():
+    names = {param.id for param in LAZY_METHODS}
+    assert {"RNNImageClassifier.predict_proba", "RNNImageRegressor.predict"} <= names
+    assert {"RNNSegmenter.predict", "RNNSequenceRecognizer.predict"} <= names
+
+
+@pytest.mark.parametrize("estimator, method", LAZY_METHODS)
+def test_an_unfitted_estimator_says_so_on_a_dask_array(estimator, method):
+    from sklearn.exceptions import NotFittedError
+
+    images = np.zeros((4, 8, 8), dtype=np.float32)
+    with pytest.raises(NotFittedError) as in_memory:
+        getattr(estimator(), method)(images)
+    with pytest.raises(NotFittedError) as lazy:
+        getattr(estimator(), method)(da.from_array(images, chunks=2))
+    assert str(lazy.value) == str(in_memory.value)

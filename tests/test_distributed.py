@@ -182,6 +182,10 @@ def test_a_killed_fit_resumes_from_its_checkpoint(tmp_path):
     whole, resumed = result(tmp_path / "whole", 0), result(tmp_path / "cut", 0)
     np.testing.assert_array_equal(resumed["weights"], whole["weights"])
     np.testing.assert_array_equal(result(tmp_path / "cut", 1)["weights"], whole["weights"])
+    # The seed, the data's digests, the checkpoint and the losses went as tensors and bytes:
+    # no process called a collective that pickles (the worker counts them, whoever calls).
+    for rank in (0, 1):
+        assert result(tmp_path / "cut", rank)["pickled"].tolist() == []
 
 
 def test_processes_given_other_data_are_refused(tmp_path):
@@ -189,6 +193,16 @@ def test_processes_given_other_data_are_refused(tmp_path):
     assert run_processes(tmp_path, config, timeout=120) == [1, 1]
     for rank in (0, 1):
         assert "must all fit the same data" in error(tmp_path, rank)
+
+
+def test_processes_given_other_pixels_of_the_same_shape_are_refused(tmp_path):
+    config = {"params": {**DIGITS, "max_epochs": 1}, "data": "other-pixels-per-rank"}
+    assert run_processes(tmp_path, config, timeout=120) == [1, 1]
+    for rank in (0, 1):
+        message = error(tmp_path, rank)
+        assert message.startswith("ValueError: The processes of a distributed fit must all")
+        assert "(1200, 8, 8, 1) (float64), process" in message
+        assert "with other pixel values. Load the same data in every process" in message
 
 
 def test_distributed_false_trains_alone_in_each_process(tmp_path):
@@ -242,3 +256,133 @@ def test_the_command_line_trains_in_the_processes_torchrun_starts(tmp_path):
     assert done.stdout.count("Model saved to model.skrnn") == 1  # one process reports
     assert done.stdout.count("Trained RNNImageClassifier") == 1
     assert skrnn.load(tmp_path / "model.skrnn").predict(X[:5]).shape == (5,)
+
+
+# The collectives, in this process: torch.distributed's functions replaced by ones that play
+# the other processes.
+
+
+def test_no_collective_that_pickles_is_called_by_skrnn():
+    import importlib
+    import pkgutil
+    import types
+
+    pickling = {n for n in dir(torch.distributed) if n.endswith(("_object", "_object_list"))}
+    assert "broadcast_object_list" in pickling
+
+    def names(code):
+        yield from code.co_names
+        for constant in code.co_consts:
+            if isinstance(constant, types.CodeType):
+                yield from names(constant)
+
+    called = {}
+    for module in pkgutil.walk_packages(skrnn.__path__, "skrnn."):
+        source = importlib.import_module(module.name)
+        for value in vars(source).values():
+            functions = vars(value).values() if isinstance(value, type) else [value]
+            for function in functions:
+                code = getattr(getattr(function, "__func__", function), "__code__", None)
+                if code is not None and pickling & set(names(code)):
+                    called[f"{module.name}.{code.co_qualname}"] = pickling & set(names(code))
+    assert called == {}
+
+
+def _lost_peer(*args, **kwargs):
+    raise RuntimeError("[gloo] Connection closed by peer [127.0.0.1]:29500")
+
+
+def test_a_lost_peer_names_what_the_fit_was_doing(monkeypatch):
+    from skorch.history import History
+
+    group = distributed.Group(rank=1, size=2, device=torch.device("cpu"))
+    sync = distributed.SyncAcrossRanks(group, distributed.Shard(1, 2, seed=0))
+    net = type("Net", (), {"history": History([{"train_loss": 1.0, "batches": []}] * 3)})()
+    monkeypatch.setattr(torch.distributed, "all_reduce", _lost_peer)
+    with pytest.raises(skrnn.exceptions.DistributedError) as caught:
+        sync.on_epoch_end(net)
+    assert "Process 1 of 2 lost contact with another process of the group at the end of " in (
+        str(caught.value)
+    )
+    assert "epoch 3: it died" in str(caught.value)
+    monkeypatch.setattr(torch.distributed, "broadcast", _lost_peer)
+    with pytest.raises(skrnn.exceptions.DistributedError, match="group at the end of training"):
+        group.copy_from_main(torch.nn.Linear(2, 2), "at the end of training")
+
+
+def _playing_rank_0(messages):
+    """A broadcast that fills each tensor with the next of ``messages``, as rank 0 would."""
+
+    def broadcast(tensor, src):
+        assert src == 0
+        tensor.copy_(torch.as_tensor(messages.pop(0), dtype=tensor.dtype))
+
+    return broadcast
+
+
+def test_bytes_from_the_first_process_come_with_their_length_and_within_a_bound(monkeypatch):
+    group = distributed.Group(rank=1, size=2, device=torch.device("cpu"))
+    message = list(b"checkpoint")
+    monkeypatch.setattr(torch.distributed, "broadcast", _playing_rank_0([[0, 10], message]))
+    assert group.from_main(lambda: pytest.fail("runs on rank 0 only"), limit=10) == b"checkpoint"
+    # A length past the bound is refused before anything is allocated for it.
+    monkeypatch.setattr(torch.distributed, "broadcast", _playing_rank_0([[0, 1 << 60]]))
+    with pytest.raises(skrnn.exceptions.DistributedError) as caught:
+        group.from_main(bytes, limit=1 << 20)
+    assert "Process 0 of 2 announced a message of 1152921504606846976 bytes, where this fit " in (
+        str(caught.value)
+    )
+    assert "accepts at most 1048576" in str(caught.value)
+
+
+def test_an_error_of_the_first_process_is_raised_in_every_process(monkeypatch):
+    group = distributed.Group(rank=1, size=2, device=torch.device("cpu"))
+    text = json.dumps({"type": "ModelFileError", "message": "The checkpoint is damaged."})
+    sent = [[1, len(text)], list(text.encode())]
+    monkeypatch.setattr(torch.distributed, "broadcast", _playing_rank_0(sent))
+    with pytest.raises(skrnn.exceptions.ModelFileError, match="^The checkpoint is damaged.$"):
+        group.from_main(bytes)
+    text = json.dumps({"type": "SomeLibraryError", "message": "it broke"})
+    sent = [[1, len(text)], list(text.encode())]
+    monkeypatch.setattr(torch.distributed, "broadcast", _playing_rank_0(sent))
+    with pytest.raises(RuntimeError, match="^Process 0 failed with SomeLibraryError: it broke$"):
+        group.from_main(bytes)
+
+
+def test_gathered_bytes_are_bounded_in_every_process(monkeypatch):
+    group = distributed.Group(rank=0, size=2, device=torch.device("cpu"))
+
+    def all_gather(tensors, mine):  # process 1 announces a huge description
+        tensors[0].copy_(mine)
+        tensors[1].fill_(1 << 40 if mine.dtype == torch.int64 else 7)
+
+    monkeypatch.setattr(torch.distributed, "all_gather", all_gather)
+    with pytest.raises(skrnn.exceptions.DistributedError, match="Process 1 of 2 announced"):
+        group.gather(b"mine")
+
+    def reversing(tensors, mine):  # process 1 sends its bytes reversed
+        tensors[0].copy_(mine)
+        tensors[1].copy_(mine.flip(0))
+
+    monkeypatch.setattr(torch.distributed, "all_gather", reversing)
+    assert group.gather(b"abc") == [b"abc", b"cba"]
+
+
+@pytest.mark.parametrize(
+    "n_samples, batch_size, size", [(10, 4, 2), (9, 4, 2), (9, 4, 3), (8, 4, 3)]
+)
+def test_a_process_reads_as_many_batches_as_its_loader_counts(n_samples, batch_size, size):
+    from skrnn._data import ArrayDataset, BatchLoader
+
+    dataset = ArrayDataset(np.zeros((n_samples, 2, 2), np.float32), y=np.arange(n_samples))
+    counts, seen = set(), []
+    for rank in range(size):
+        shard = distributed.Shard(rank, size, seed=0)
+        loader = BatchLoader(dataset, batch_size, shuffle=True, shard=shard)
+        batches = list(loader)
+        counts |= {len(loader), len(batches)}
+        seen += [y for _, ys in batches for y in ys.tolist()]
+    assert len(counts) == 1  # every process the same number, the one its loader says
+    # A last batch with fewer samples than processes is left out: no process waits for it.
+    left_out = n_samples % batch_size if 0 < n_samples % batch_size < size else 0
+    assert sorted(seen) == sorted(set(seen)) and len(seen) == n_samples - left_out
