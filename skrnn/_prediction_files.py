@@ -74,7 +74,8 @@ def npz_arrays(output: Path, classes, *, with_files: bool, with_proba: bool) -> 
             ]
             raise ValueError(
                 "the images have different sizes ({}x{} and {}x{}, width x height), so their "
-                "masks do not fit in one array".format(*sizes[0], *sizes[1])
+                "masks do not fit in one array; read them at one size, or write each mask to "
+                "a file of its own".format(*sizes[0], *sizes[1])
             )
         kept["predictions"].append(predicted)
         if with_proba:

@@ -296,3 +296,24 @@ def test_masks_of_labels_above_255_are_16_bit_pngs(tmp_path):
     np.testing.assert_array_equal(np.asarray(image), masks[0])
     with pytest.raises(ValueError, match="holds labels from 0 to 65535"):
         check_png_labels(np.array([-1, 0]))
+
+
+def test_masks_of_chunks_of_other_sizes_go_to_pngs_not_to_one_array(
+    files, tmp_path, monkeypatch, capsys
+):
+    photos = tmp_path / "photos"
+    write_photos(photos, ["a.png"], size=8)
+    Image.fromarray(np.full((12, 10), 90, np.uint8)).save(photos / "b.png")
+    monkeypatch.setattr("skrnn._cli._STREAM_CHUNK", 1)  # one size per chunk
+    (tmp_path / "masks.npz").write_text("old masks\n")
+    status, err = run(
+        ["predict", files["seg_model"], photos, "-o", tmp_path / "masks.npz", "-q"], capsys
+    )
+    assert status == 2 and len(err) == 1
+    assert "different sizes (8x8 and 10x12, width x height), so their masks do not fit" in err[0]
+    assert (tmp_path / "masks.npz").read_text() == "old masks\n"
+    assert (
+        run(["predict", files["seg_model"], photos, "-o", tmp_path / "masks", "-q"], capsys)[0] == 0
+    )
+    sizes = {name: Image.open(tmp_path / "masks" / name).size for name in ("a.png", "b.png")}
+    assert sizes == {"a.png": (8, 8), "b.png": (10, 12)}
