@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import ast
-import contextlib
+import itertools
 import json
+import os
 import re
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -118,9 +120,6 @@ def load_data(
         "mask_threshold": mask_threshold,
         "palette": palette,
     }
-    given = [
-        f"--{name.replace('_', '-')}" for name, value in mask_options.items() if value is not None
-    ]
     if path is not None and (images is not None or masks is not None):
         raise UsageError("give DATA or --images DIR --masks DIR, not both.")
     if path is None and images is None:
@@ -139,11 +138,8 @@ def load_data(
         if not path.exists():
             raise UsageError(f"{path} does not exist; DATA must be {DATA_HELP}.")
         folders = _segmentation_folders(path) if path.is_dir() else None
-    if given and (folders is None or folders[1] is None):
-        raise UsageError(
-            f"{' and '.join(given)} read masks from image files; give a folder of masks "
-            "(DATA with images/ and masks/, NAME/ and NAMEannot/, or --images and --masks)."
-        )
+    if folders is None or folders[1] is None:
+        _refuse_mask_options(mask_options)
     if folders is None and path.is_dir() and _transcription_file(path) is not None:
         return _load_lines(path, image_size, color_mode)
     if folders is not None or path.is_dir():
@@ -188,6 +184,21 @@ def load_data(
         raise UsageError(f"{path} has no target: add y (labels) or Y / masks (masks) to it.")
     _check_arrays(path, X)
     return X, None, "classification", None
+
+
+def _refuse_mask_options(options: dict) -> None:
+    """Refuse the options that read masks (``mask_values``, ``mask_threshold``, ``palette``
+    in ``options``) for data without masks."""
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in ("mask_values", "mask_threshold", "palette")
+        if options.get(name) is not None
+    ]
+    if given:
+        raise UsageError(
+            f"{' and '.join(given)} read masks from image files; give a folder of masks "
+            "(DATA with images/ and masks/, NAME/ and NAMEannot/, or --images and --masks)."
+        )
 
 
 def _check_arrays(path, X, y=None, key="y") -> None:
@@ -433,13 +444,15 @@ def _check_data(estimator, X, y, name: str) -> None:
 
 
 def _fit(estimator, X, y) -> None:
-    """``estimator.fit(X, y)``; a model too large for the memory, or a loss that turned NaN
-    (e.g. too high a learning rate), ends in one line, with the estimator's own message."""
+    """``estimator.fit(X, y)``; a model too large for the memory, a loss that turned NaN
+    (e.g. too high a learning rate), or what ``fit`` refuses once it runs (a checkpoint file of
+    another fit, or a file that is not a checkpoint) ends in one line, with the estimator's own
+    message."""
     from .exceptions import DistributedError, NonFiniteLossError
 
     try:
         estimator.fit(X, y)
-    except (MemoryError, NonFiniteLossError, DistributedError) as error:
+    except (MemoryError, ValueError, NonFiniteLossError, DistributedError) as error:
         raise UsageError(_message(error) or "Training ran out of memory.") from None
 
 
@@ -484,19 +497,61 @@ def _single_values(params: dict[str, list]) -> dict:
     return {name: values[0] for name, values in params.items()}
 
 
-def _output_file(text: str, option: str) -> Path:
-    """The file an option names for writing, refused when it is a folder or in none."""
+def _output_file(text: str, option: str, inputs=()) -> Path:
+    """The file an option names for writing, checked before any work: refused when it is
+    empty or a folder, when its folder does not exist or cannot be written, and when it is
+    one of ``inputs`` (see :func:`_check_writable`)."""
     path = Path(text)
     if not text or path.is_dir():
         what = "is a folder" if text else "is empty"
         raise UsageError(f"{option} {text!r} {what}; give the name of a file to write.")
-    if not path.parent.is_dir():
-        raise UsageError(f"Cannot write {option} {path}: the folder {path.parent} does not exist.")
+    _check_writable(path, option, path.parent, inputs)
     return path
 
 
-def _write_error(path: Path, error: OSError) -> UsageError:
+def _check_writable(path: Path, option: str, folder: Path, inputs) -> None:
+    """Refuse ``path`` (the output of ``option``) when ``folder``, where it is written, does
+    not exist or cannot be written, or when it is one of ``inputs``, ``(what, path)`` pairs
+    (``("the model file", path)``), also through a link: writing it would destroy that input."""
+    if not folder.is_dir():
+        raise UsageError(f"Cannot write {option} {path}: the folder {folder} does not exist.")
+    try:  # the one sure test (permissions, read-only disks, root): make a file there
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise UsageError(
+            f"Cannot write {option} {path}: the folder {folder} cannot be written "
+            f"({error.strerror or error})."
+        ) from None
+    for what, given in inputs:
+        if given is not None and _same_file(path, Path(given)):
+            link = "" if os.path.abspath(path) == os.path.abspath(given) else " (through a link)"
+            raise UsageError(
+                f"{option} {path} is {what} {given}{link}; writing there would destroy it. "
+                f"Give another {option}."
+            )
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    """Whether two paths are, or would be, one file or folder (through links, hard links
+    included)."""
+    if os.path.realpath(first) == os.path.realpath(second):
+        return True
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # one of them does not exist
+        return False
+
+
+def _write_error(path, error: OSError) -> UsageError:
     return UsageError(f"Cannot write {path}: {error.strerror or error}.")
+
+
+def _check_checkpoint(checkpoint, inputs) -> None:
+    """Refuse a ``--param checkpoint`` path the fit could not write, or one of ``inputs``,
+    before any work; a file there that is not a checkpoint is refused by ``fit`` itself."""
+    if isinstance(checkpoint, (str, os.PathLike)):
+        _output_file(os.fspath(checkpoint), "--param checkpoint", inputs)
 
 
 # --------------------------------------------------------------------------- commands
@@ -513,6 +568,7 @@ def _cv(args) -> int:
         halving_search,
         search_results,
     )
+    from ._utils import write_atomically
     from .metrics import character_error_rate_scorer, mean_iou_scorer, sequence_accuracy_scorer
 
     if args.folds < 2:
@@ -520,6 +576,11 @@ def _cv(args) -> int:
     params = parse_params(args.param)
     if "cell" in params:
         raise UsageError("choose cells with --cells, not --param cell=...")
+    if "checkpoint" in params:
+        raise UsageError(
+            "cv runs many fits, which cannot share one checkpoint file; --param checkpoint=PATH "
+            "is for skrnn train, whose one fit resumes from it."
+        )
     if args.factor is not None and not args.halving:
         raise UsageError("--factor is a setting of --halving; add --halving, or leave it out.")
     if args.halving:
@@ -539,7 +600,7 @@ def _cv(args) -> int:
                 f"--halving needs max_epochs to be a positive whole number of epochs, got "
                 f"{halving_epochs!r}."
             )
-    json_path = _output_file(args.json, "--json") if args.json else None
+    json_path = _output_file(args.json, "--json", [("the data", args.data)]) if args.json else None
     X, y, task, _ = load_data(
         args.data, image_size=args.image_size, color_mode=args.color_mode, **_data_options(args)
     )
@@ -617,7 +678,7 @@ def _cv(args) -> int:
             "best": rows[best_index(search)],
         }
         try:
-            json_path.write_text(json.dumps(report, indent=2, default=str))
+            write_atomically(json_path, json.dumps(report, indent=2, default=str).encode())
         except OSError as error:
             raise _write_error(json_path, error) from None
         if not args.quiet:
@@ -640,7 +701,8 @@ def _train(args) -> int:
         params["distributed"] = True
         reports = distributed.rank() == 0  # one process reports (and writes the model)
         args.quiet = args.quiet or not reports
-    output = _output_file(args.output, "-o")
+    output = _output_file(args.output, "-o", [("the data", args.data)])
+    _check_checkpoint(params.get("checkpoint"), [("the data", args.data), ("the model -o", output)])
     X, y, task, _ = load_data(
         args.data, image_size=args.image_size, color_mode=args.color_mode, **_data_options(args)
     )
@@ -672,120 +734,138 @@ def _train(args) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def _csv_rows(output, model, with_files: bool, with_proba: bool):
-    """A CSV of predictions (to ``output``, or stdout) opened with its header; yields
-    ``write(first_index, predictions, proba or None, filenames or None)``, which adds rows."""
-    import csv
-
-    try:
-        handle = output.open("w", newline="") if output else sys.stdout
-    except OSError as error:
-        raise _write_error(output, error) from None
-    try:
-        writer = csv.writer(handle)
-        header = ["index"] + (["filename"] if with_files else []) + ["prediction"]
-        header += [f"proba_{label}" for label in model.classes_] if with_proba else []
-        writer.writerow(header)
-
-        def write(first, predicted, proba, filenames):
-            for i, label in enumerate(predicted):
-                row = [first + i] + ([filenames[i]] if with_files else []) + [label]
-                row += [f"{p:.6g}" for p in proba[i]] if with_proba else []
-                writer.writerow(row)
-
-        yield write
-    finally:
-        if output:
-            handle.close()
-
-
-# Images a streamed prediction reads at a time.
+# Images a prediction reads, predicts and writes at a time.
 _STREAM_CHUNK = 1024
 
 
-def _predict_folder(model, model_path, files, args, output, image_size, color_mode) -> int:
-    """``skrnn predict`` on a flat folder of images: read, predict and write the rows chunk by
-    chunk, so a folder larger than the memory never is in memory (an ``.npz`` keeps only the
-    predictions until it is written)."""
-    from tqdm.auto import tqdm
-
-    with_proba = hasattr(model, "predict_proba")
-    npz = output is not None and output.suffix.lower() == ".npz"
-    kept = {"predictions": [], "proba": [], "filenames": []}
-    done = 0
-
-    def read(part):
-        try:
-            return _read_files(part, image_size, color_mode, args.skip_errors)
-        except (ValueError, OSError) as error:
-            raise UsageError(f"Cannot read the images of {args.data}: {_message(error)}") from None
-
-    # Images that do not suit the model stop before the progress bar starts.
-    first = read(files[:_STREAM_CHUNK])
-    try:
-        if len(first[0]):
-            model._check_X(first[0], reset=False)
-    except ValueError as error:
+def _prediction_output(text: str | None, inputs) -> tuple[Path | None, str]:
+    """Where ``skrnn predict -o`` writes and how: ``(path, "csv" | "npz" | "png")``; without
+    ``-o``, ``(None, "csv")`` (stdout). A folder (one that exists, a name ending in ``/`` or
+    one without a suffix) takes one PNG mask per image."""
+    if text is None:
+        return None, "csv"
+    path = Path(text)
+    if text and (path.is_dir() or text.endswith(("/", os.sep)) or not path.suffix):
+        if path.exists() and not path.is_dir():
+            raise UsageError(
+                f"-o {text} is a file; give a folder for PNG masks, or a .csv or .npz file."
+            )
+        _check_writable(path, "-o", path if path.is_dir() else path.parent, inputs)
+        return path, "png"
+    if text and path.suffix.lower() not in (".csv", ".npz"):
         raise UsageError(
-            f"{_data_name(args)} does not suit the model {model_path}: {_message(error)}"
-        ) from None
-    with contextlib.ExitStack() as stack:
-        write = None
-        if not npz:
-            write = stack.enter_context(_csv_rows(output, model, True, with_proba))
-        for start in tqdm(
-            range(0, len(files), _STREAM_CHUNK),
-            desc="predicting",
-            unit="batch",
-            disable=args.quiet,
-        ):
-            images, names = first if start == 0 else read(files[start : start + _STREAM_CHUNK])
-            if not len(images):
-                continue
-            try:
-                if with_proba:
-                    proba = model.predict_proba(images)
-                    predicted = model.classes_[proba.argmax(axis=1)]
-                else:
-                    proba, predicted = None, model.predict(images)
-            except ValueError as error:
-                raise UsageError(
-                    f"{_data_name(args)} does not suit the model {model_path}: {_message(error)}"
-                ) from None
-            if npz:
-                for key, value in (("predictions", predicted), ("proba", proba)):
-                    if value is not None:
-                        kept[key].append(value)
-                kept["filenames"] += names
-            else:
-                write(done, predicted, proba, names)
-            done += len(names)
-    if npz:
-        arrays = {"predictions": np.concatenate(kept["predictions"] or [np.empty(0)])}
-        if with_proba and kept["proba"]:
-            arrays["proba"], arrays["classes"] = np.concatenate(kept["proba"]), model.classes_
-        arrays["filenames"] = np.asarray(kept["filenames"])
+            f"-o must end in .csv or .npz, or name a folder for a segmenter's PNG masks, got "
+            f"{path}."
+        )
+    return _output_file(text, "-o", inputs), path.suffix.lower()[1:]
+
+
+def _input_paths(args, data_path: Path | None) -> list[tuple[str, Path | None]]:
+    """What ``skrnn predict`` reads, as ``(what, path)`` pairs: no output may be one of them."""
+    inputs = [("the model file", Path(args.model)), ("the data", data_path)]
+    inputs += [("the --images folder", args.images), ("the --masks folder", args.masks)]
+    if data_path is not None and data_path.is_dir():
+        folders = _segmentation_folders(data_path) or ()
+        inputs += [("a folder of the data", folder) for folder in folders]
+    return inputs
+
+
+def _unsuited(args, error: Exception) -> UsageError:
+    return UsageError(f"{_data_name(args)} does not suit the model {args.model}: {_message(error)}")
+
+
+def _folder_chunks(files: list, args, image_size, color_mode):
+    """``(images, their files)`` of a folder, a chunk at a time: never the whole in memory."""
+    for start in range(0, len(files), _STREAM_CHUNK):
         try:
-            np.savez_compressed(output, **arrays)
-        except OSError as error:
-            raise _write_error(output, error) from None
-    if output is not None and not args.quiet:
-        print(f"{done} predictions written to {output}")
-    return 0
+            yield _read_files(
+                files[start : start + _STREAM_CHUNK], image_size, color_mode, args.skip_errors
+            )
+        except (ValueError, OSError) as error:
+            raise UsageError(
+                f"Cannot read the images of {_data_name(args)}: {_cli_wording(_message(error))}"
+            ) from None
 
 
-def _predict(args) -> int:
+def _array_chunks(X, filenames):
+    """``(images, their files or None)`` of images in memory (or an ``.npy`` file, read a chunk
+    at a time); one empty chunk for no images, which the model's checks refuse."""
+    for start in range(0, max(len(X), 1), _STREAM_CHUNK):
+        names = None if filenames is None else filenames[start : start + _STREAM_CHUNK]
+        yield X[start : start + _STREAM_CHUNK], names
+
+
+def _write_predictions(model, chunks, count: int, writer, with_proba: bool, args) -> int:
+    """Predict ``chunks`` of ``(images, files)``, ``count`` images in all, and hand each chunk
+    to ``writer`` (one of :mod:`skrnn._prediction_files`); the number of images predicted. The
+    first chunk is checked against the model before the progress bar starts."""
     from tqdm.auto import tqdm
 
-    from ._persistence import load
     from ._recognizer import RNNSequenceRecognizer
-    from ._segmenter import RNNSegmenter
 
-    model_path = Path(args.model)
-    output = _output_file(args.output, "-o") if args.output is not None else None
-    if output is not None and output.suffix.lower() not in (".csv", ".npz"):
-        raise UsageError(f"-o must end in .csv or .npz, got {output}.")
+    as_text = isinstance(model, RNNSequenceRecognizer)  # text, not Python objects, in an .npz
+    first = next(chunks)
+    try:  # the model's own input checks: shapes, dtypes, finite values
+        model._check_X(first[0], reset=False)
+    except ValueError as error:
+        raise _unsuited(args, error) from None
+    done = 0
+    try:
+        with writer as write:
+            for images, names in tqdm(
+                itertools.chain([first], chunks),
+                total=-(-count // _STREAM_CHUNK),
+                desc="predicting",
+                unit="batch",
+                disable=args.quiet,
+            ):
+                try:
+                    if with_proba:
+                        proba = model.predict_proba(images)
+                        predicted = model.classes_[proba.argmax(axis=1)]
+                    else:
+                        proba, predicted = None, model.predict(images)
+                except ValueError as error:
+                    raise _unsuited(args, error) from None
+                try:
+                    write(done, predicted.astype(str) if as_text else predicted, proba, names)
+                except ValueError as error:
+                    raise UsageError(f"Cannot write -o {args.output}: {_message(error)}.") from None
+                done += len(predicted)
+    except OSError as error:
+        raise _write_error(args.output or "the standard output", error) from None
+    return done
+
+
+def _png_writer(model, output: Path, filenames, count: int, palette):
+    """The writer of one PNG mask per image into ``output``, after the checks that it can
+    write every one: labels a PNG holds, and one mask name per image."""
+    from ._prediction_files import check_png_labels, mask_file_name, png_masks
+
+    try:
+        import PIL  # noqa: F401 - the masks' encoder, needed before a folder is made
+    except ImportError:  # pragma: no cover - pillow is installed in the test env
+        raise UsageError("Writing PNG masks needs Pillow: pip install 'skrnn[images]'.") from None
+    try:
+        check_png_labels(model.classes_, palette)
+    except ValueError as error:
+        raise UsageError(f"Cannot write -o {output}: {_message(error)}.") from None
+    seen = {}
+    for name in filenames or ():
+        mask = mask_file_name(name)
+        if mask in seen:
+            raise UsageError(
+                f"-o {output}: the masks of {seen[mask]} and {name} would both be written to "
+                f"{output / mask}; give the images different names."
+            )
+        seen[mask] = name
+    return png_masks(output, model.classes_, count=count, palette=palette)
+
+
+def _load_predictor(model_path: Path):
+    """The model of ``skrnn predict``: one that predicts."""
+    from ._persistence import load
+
     if not model_path.is_file():
         raise UsageError(f"The model file {model_path} does not exist.")
     try:
@@ -797,15 +877,90 @@ def _predict(args) -> int:
             f"{model_path} holds an {type(model).__name__}, which does not predict; skrnn "
             "predict applies classifiers, regressors and segmenters."
         )
+    return model
+
+
+def _predict(args) -> int:
+    from ._prediction_files import csv_rows, npz_arrays
+    from ._recognizer import RNNSequenceRecognizer
+    from ._segmenter import RNNSegmenter
+
+    model_path = Path(args.model)
+    data_path = None if args.data is None else Path(args.data)
+    output, kind = _prediction_output(args.output, _input_paths(args, data_path))
+    model = _load_predictor(model_path)
     segmenting = isinstance(model, RNNSegmenter)
     reading = isinstance(model, RNNSequenceRecognizer)
+    if kind == "png" and not segmenting:
+        raise UsageError(
+            f"-o {args.output!r} {'is' if output.is_dir() else 'names'} a folder, which takes one "
+            f"PNG mask per image of a segmenter, but {model_path} holds an "
+            f"{type(model).__name__}; give the name of a .csv or .npz file to write."
+        )
+    if segmenting and kind == "csv":
+        raise UsageError(
+            "A segmenter predicts masks; write them with -o masks.npz, or as one PNG file per "
+            "image with -o FOLDER/."
+        )
     height, width, channels = model.image_shape_
     image_size = args.image_size or (None if segmenting else (height, width))
     color_mode = args.color_mode or ("rgb" if channels == 3 else "grayscale")
-    data_path = None if args.data is None else Path(args.data)
-    files = None if segmenting or reading or args.images else _flat_image_folder(data_path)
+    options = _data_options(args)
+    # With -o FOLDER/, --palette colours the masks written; it reads masks where DATA has them.
+    palette = args.palette if kind == "png" else None
+    if palette is not None and args.masks is None:
+        if data_path is None or not data_path.is_dir() or not _segmentation_folders(data_path):
+            options["palette"] = None
+    if args.images is None:
+        source = data_path
+    else:  # a folder of images alone streams; with DATA or --masks, load_data reads them
+        source = Path(args.images) if args.data is None and args.masks is None else None
+    files = None if reading else _flat_image_folder(source)
+    score = None
     if files is not None:
-        return _predict_folder(model, model_path, files, args, output, image_size, color_mode)
+        _refuse_mask_options(options)
+        chunks = _folder_chunks(files, args, image_size, color_mode)
+        count, filenames = len(files), files
+    else:
+        X, y, filenames = _predict_data(args, model, data_path, image_size, color_mode, options)
+        # Targets that cannot be scored stop here, not after the predictions' progress bar.
+        try:
+            score = model.score(X, y) if y is not None and not args.quiet else None
+            if reading and score is not None:
+                score = _reading_scores(y, model.predict(X))
+        except ValueError as error:
+            raise _unsuited(args, error) from None
+        chunks, count = _array_chunks(X, filenames), len(X)
+    with_proba = hasattr(model, "predict_proba") and not segmenting
+    if kind == "png":
+        writer = _png_writer(model, output, filenames, count, palette)
+    else:
+        classes = model.classes_ if with_proba else None
+        write_to = npz_arrays if kind == "npz" else csv_rows
+        writer = write_to(output, classes, with_files=filenames is not None, with_proba=with_proba)
+    done = _write_predictions(model, chunks, count, writer, with_proba, args)
+    # Messages go to stderr when the predictions themselves go to stdout.
+    info = sys.stderr if output is None else sys.stdout
+    if isinstance(score, str):
+        print(f"on {_data_name(args)}: {score}", file=info)
+    elif score is not None:
+        metric = "mean IoU" if segmenting else "accuracy"
+        print(f"{metric} on {_data_name(args)}: {score:.4f}", file=info)
+    if output is not None and not args.quiet:
+        written = "masks written to" if kind == "png" else "predictions written to"
+        print(f"{done} {written} {output}", file=info)
+    return 0
+
+
+def _predict_data(args, model, data_path, image_size, color_mode, options):
+    """``(X, y or None, filenames or None)`` that ``skrnn predict`` reads whole: an ``.npz``,
+    an ``.npy`` (read a chunk at a time), a labelled folder or lines of text; targets that do
+    not suit the model are refused."""
+    from ._recognizer import RNNSequenceRecognizer
+    from ._segmenter import RNNSegmenter
+
+    segmenting = isinstance(model, RNNSegmenter)
+    reading = isinstance(model, RNNSequenceRecognizer)
     if reading and data_path is not None and data_path.is_dir():
         # Lines keep their widths: a folder is read at the model's height, with its
         # transcription file if it has one.
@@ -819,80 +974,24 @@ def _predict(args) -> int:
             image_size=image_size,
             color_mode=color_mode,
             require_target=False,
-            **_data_options(args),
+            **options,
         )
-    if segmenting and (output is None or output.suffix.lower() != ".npz"):
-        raise UsageError("A segmenter predicts masks; write them with -o predictions.npz.")
-    # Targets that cannot be scored stop here, not after the predictions' progress bar.
     if y is not None and (task == "recognition") != reading:
         raise UsageError(
-            f"{_data_name(args)} holds {task} targets, but {model_path} holds an "
+            f"{_data_name(args)} holds {task} targets, but {args.model} holds an "
             f"{type(model).__name__}; give data without targets or with the targets it predicts."
         )
     if y is not None and (task == "segmentation") != segmenting:
         held, model_kind = ("labels", "a segmenter") if segmenting else ("masks", "a classifier")
         raise UsageError(
-            f"{_data_name(args)} holds {held}, but {model_path} is {model_kind}; give data "
+            f"{_data_name(args)} holds {held}, but {args.model} is {model_kind}; give data "
             f"without targets or with {'masks' if segmenting else 'class labels'}."
         )
     if y is not None and np.ndim(y) and len(y) != len(X):
         raise UsageError(
             f"{_data_name(args)} has {len(X)} images but {len(y)} targets; give one per image."
         )
-
-    chunk = 1024
-    predictions, probabilities = [], []
-    with_proba = hasattr(model, "predict_proba") and not segmenting
-    try:  # the model's own input checks: shapes, dtypes, finite values, known labels
-        # Input that does not suit the model stops before the progress bar starts: all of a
-        # labelled set (it is in memory, and scored anyway), else the first chunk (an .npy
-        # file is read chunk by chunk).
-        score = model.score(X, y) if y is not None and not args.quiet else None
-        if reading and score is not None:
-            score = _reading_scores(y, model.predict(X))
-        model._check_X(X[:chunk], reset=False)
-        for start in tqdm(
-            range(0, len(X), chunk), desc="predicting", unit="batch", disable=args.quiet
-        ):
-            batch = X[start : start + chunk]
-            if with_proba:
-                proba = model.predict_proba(batch)
-                probabilities.append(proba)
-                predictions.append(model.classes_[proba.argmax(axis=1)])
-            else:
-                predictions.append(model.predict(batch))
-    except ValueError as error:
-        raise UsageError(
-            f"{_data_name(args)} does not suit the model {model_path}: {_message(error)}"
-        ) from None
-    predicted = np.concatenate(predictions)
-    if reading:  # text, not Python objects, in an .npz
-        predicted = predicted.astype(str)
-    proba = np.concatenate(probabilities) if probabilities else None
-    # Messages go to stderr when the predictions themselves go to stdout.
-    info = sys.stderr if output is None else sys.stdout
-    if isinstance(score, str):
-        print(f"on {_data_name(args)}: {score}", file=info)
-    elif score is not None:
-        metric = "mean IoU" if segmenting else "accuracy"
-        print(f"{metric} on {_data_name(args)}: {score:.4f}", file=info)
-
-    if output is not None and output.suffix.lower() == ".npz":
-        arrays = {"predictions": predicted}
-        if proba is not None:
-            arrays["proba"], arrays["classes"] = proba, model.classes_
-        if filenames is not None:
-            arrays["filenames"] = np.asarray(filenames)
-        try:
-            np.savez_compressed(output, **arrays)
-        except OSError as error:
-            raise _write_error(output, error) from None
-    else:
-        with _csv_rows(output, model, filenames is not None, proba is not None) as write:
-            write(0, predicted, proba, filenames)
-    if output is not None and not args.quiet:
-        print(f"{len(predicted)} predictions written to {output}", file=info)
-    return 0
+    return X, y, filenames
 
 
 def _demo(args) -> int:
@@ -1037,7 +1136,8 @@ def _add_data_options(parser, *, predict=False):
         type=_colour,
         nargs="+",
         metavar="R,G,B",
-        help="colour-coded masks: the colour of label 0, 1, 2, ...",
+        help="colour-coded masks: the colour of label 0, 1, 2, ..."
+        + (" (also the colours of the PNG masks -o FOLDER/ writes)" if predict else ""),
     )
     parser.add_argument(
         "--skip-errors",
@@ -1158,8 +1258,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="predict with a saved model",
         description=(
             "Load a model saved by `skrnn train` (or estimator.save) and predict DATA: labels "
-            "and class probabilities as CSV (to stdout without -o), or masks in an .npz. "
-            "When DATA has labels or masks, the score is reported too."
+            "and class probabilities as CSV (to stdout without -o), or masks in an .npz or as "
+            "one PNG file per image. When DATA has labels or masks, the score is reported too."
         ),
         epilog="example: skrnn predict model.skrnn new_images/ -o predictions.csv",
     )
@@ -1171,7 +1271,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=DATA_HELP.replace("or a folder:", "or a folder of images,"),
     )
     predict.add_argument(
-        "-o", "--output", help="predictions.csv or predictions.npz (default: CSV to stdout)"
+        "-o",
+        "--output",
+        help="predictions.csv or predictions.npz (default: CSV to stdout); for a segmenter, "
+        "masks.npz or a FOLDER/ that gets one PNG mask per image, named after it",
     )
     _add_data_options(predict, predict=True)
     predict.set_defaults(handler=_predict)
@@ -1204,7 +1307,7 @@ def _export(args) -> int:
     from ._persistence import load
 
     model_path = Path(args.model)
-    output = _output_file(args.output, "-o")
+    output = _output_file(args.output, "-o", [("the model file", model_path)])
     if not model_path.is_file():
         raise UsageError(f"The model file {model_path} does not exist.")
     try:
@@ -1215,8 +1318,11 @@ def _export(args) -> int:
         model = load(model_path)
     except (ValueError, OSError) as error:
         raise UsageError(f"Cannot load the model {model_path}: {error}") from None
+    from ._utils import open_atomically
+
     try:
-        export_onnx(model, output, input_dtype=args.input_dtype)
+        with open_atomically(output, "wb") as file:  # a failed export leaves the old file
+            export_onnx(model, file, input_dtype=args.input_dtype)
     except ImportError as error:
         raise UsageError(f"export needs pip install 'skrnn[export]' ({error}).") from None
     except (TypeError, ValueError) as error:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from ._classifier import RNNImageClassifier
 from ._search import best_index, cell_grid, format_results, grid_search, search_results
-from ._utils import allowed_cpu_count
+from ._utils import allowed_cpu_count, open_atomically
 from .datasets import load_digits_images
 
 CELLS = ["rnn", "lstm", "gru"]
@@ -95,7 +96,8 @@ def _save_figure(estimator, X_test, y_test, output):
     left.set_title(f"Test confusion matrix (cell={estimator.cell!r})")
     TrainingCurveDisplay.from_estimator(estimator, ax=right)
     fig.tight_layout()
-    fig.savefig(output, dpi=100)
+    with open_atomically(output, "wb") as file:  # whole or not at all
+        fig.savefig(file, format=Path(output).suffix[1:].lower() or "png", dpi=100)
     plt.close(fig)
     return str(output)
 

@@ -7,10 +7,12 @@ import math
 import multiprocessing
 import os
 import re
+import stat
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import joblib
 import numpy as np
@@ -225,23 +227,56 @@ def _umask() -> int:
     return mask
 
 
-def write_atomically(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+@contextlib.contextmanager
+def open_atomically(path, mode: str = "wb", **open_args) -> Iterator[IO]:
+    """Open a file that replaces ``path`` whole when the body ends, and not at all if it raises.
 
-    A crash at any moment leaves either the old file or the new one, never half a file; at
-    worst a hidden temporary file ``.NAME.*`` stays behind. The file gets the mode of any new
-    file (``0o666`` less the umask), not the private mode of a temporary file.
+    The body writes to a temporary file in the folder of ``path``; at its end the file is
+    flushed to the disk and renamed over ``path``. A crash or an exception at any moment leaves
+    either the old file or the new one, never half a file (at worst a crash leaves a hidden
+    temporary file ``.NAME.*`` behind).
+
+    A file that already exists keeps its mode (a private ``0o600`` model stays private); a new
+    file gets the mode of any new file (``0o666`` less the umask). A symbolic link at ``path``
+    keeps pointing at the file, which is replaced where the link points.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    mode : {"wb", "w"}, default="wb"
+        Bytes or text.
+    **open_args
+        Passed on to :func:`open` (e.g. ``newline=""`` for a CSV).
+
+    Yields
+    ------
+    file : file object
+        The temporary file, open for writing.
     """
-    path = Path(os.fspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    if mode not in ("w", "wb"):
+        raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}.")
+    target = Path(os.path.realpath(os.fspath(path)))
     try:
-        os.chmod(temporary, 0o666 & ~_umask())
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
+        file_mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        file_mode = 0o666 & ~_umask()
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        os.chmod(temporary, file_mode)
+        with os.fdopen(handle, mode, **open_args) as file:
+            yield file
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, path)
+        os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def write_atomically(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all, through :func:`open_atomically` (which
+    says how: a temporary file and a rename; an existing file keeps its mode)."""
+    with open_atomically(path, "wb") as file:
+        file.write(data)

@@ -197,10 +197,11 @@ TRAIN_OPTIONS = [
     ["-o", ""], ["--random-state", "-1"], ["--random-state", "abc"],
     ["--random-state", str(2**40)],
 ]  # fmt: skip
+# A folder is a segmenter's output (PNG masks): one of the run's own, so no input changes.
 PREDICT_OPTIONS = [
-    ["-o", "{missing_dir}/p.csv"], ["-o", "{empty_dir}"], ["-o", "{out}/p.txt"],
+    ["-o", "{missing_dir}/p.csv"], ["-o", "{out}"], ["-o", "{out}/p.txt"],
     ["-o", "{text}/p.csv"], ["-o", "{empty_dir}.npz"], ["-o", ""], ["-o", "{out}/p.npz"],
-    ["-o", "{out}/p.csv"],
+    ["-o", "{out}/p.csv"], ["-o", "{out}/masks/"],
 ]  # fmt: skip
 DEMO_BAD = [
     ["--max-epochs", "0"], ["--max-epochs", "-1"], ["--max-epochs", "abc"],
