@@ -278,19 +278,27 @@ def _check_cell(record, source: str) -> None:
     try:
         get_cell(name)
     except ValueError:
+        # Whoever edits a file can name any package here: the message says so, so that
+        # nobody installs a package because a file from elsewhere asked for it.
+        trust = (
+            "; that name is read from the file, which anyone can edit, so install or import "
+            "it only if you know and trust it."
+        )
         origin = ""
         if record.get("distribution"):
             origin = (
-                f" It was provided by the plugin package {record['distribution']!r} (entry point "
-                f"{record.get('entry_point')!r}); install that package."
+                f" The file says it comes from the plugin package "
+                f"{str(record['distribution'])!r:.100} (entry point "
+                f"{str(record.get('entry_point'))!r:.100}){trust}"
             )
         elif record.get("module"):
             origin = (
-                f" It was registered by the module {record['module']!r}; import that module "
-                "(or install the package it belongs to) before loading."
+                f" The file says it was registered by the module {str(record['module'])!r:.100} "
+                f"(of an installed package, or of your own code){trust}"
             )
         raise MissingCellError(
-            f"{source} uses the recurrent cell {name!r}, which is not registered here.{origin} "
+            f"{source} uses the recurrent cell {name!r:.100}, which is not registered here."
+            f"{origin} "
             f"Cell plugins register themselves through the {ENTRY_POINT_GROUP!r} entry-point "
             "group, or with skrnn.cells.register_cell."
         ) from None

@@ -891,3 +891,15 @@ def test_lines_too_high_for_a_recogniser_are_refused_at_fit_and_at_load():
     crafted = _claiming(recognizer, image_shape_=(100_000, 16, 1))
     _load_quickly(crafted, "lines 100000 pixels high")
 
+
+def test_the_plugin_package_of_a_missing_cell_is_named_as_the_file_s_claim(saved_files):
+    from skrnn.exceptions import MissingCellError
+
+    def edit(model):
+        model["cell"] = {"name": "fast_cell", "distribution": "fast-cells", "entry_point": "x:y"}
+
+    with pytest.raises(
+        MissingCellError,
+        match="file says it comes from the plugin package 'fast-cells'.*read from the file",
+    ):
+        _load_bytes(_edited(saved_files["classifier"], edit))
