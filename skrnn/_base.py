@@ -47,6 +47,7 @@ from ._data import (
     read_rows,
     to_device,
 )
+from ._limits import check_image_size
 from ._losses import WeightedLoss
 from ._net import (
     ONECYCLE_WARMUP,
@@ -67,7 +68,6 @@ from ._utils import (
     gpu_batch_size,
     grown_base_epochs,
     is_out_of_memory,
-    probe_images,
     release_cached_memory,
     resolve_device,
     seed_from,
@@ -924,14 +924,25 @@ class BaseRNNEstimator(BaseEstimator):
             raise non_finite_error(self)
         return outputs
 
-    def _probe_outputs(self) -> np.ndarray:
+    def _probe_outputs(self, pixels: int) -> np.ndarray:
         """The module's outputs for a blank image and one of noise in [0, 1) (token 0 alone
-        for token ids) of the training images' shape: :func:`skrnn.load` refuses a file whose
-        weights give NaN or infinity on them, as no trained model does."""
-        shape = tuple(self.image_shape_)
-        if getattr(self, "embedding_dim", None):
-            return self._forward(np.zeros((1, *shape), dtype=np.int64))
-        return self._forward(probe_images(shape))
+        for token ids), cropped from the training images' shape to at most ``pixels`` pixels
+        (or one step of what the module reads, if that is more): :func:`skrnn.load` refuses
+        a file whose weights give NaN or infinity on them, as no trained model does, and the
+        crop bounds the work whatever image shape the file declares."""
+        raise NotImplementedError
+
+    def _probe(self, inputs, compute=None, dtype=np.float32) -> np.ndarray:
+        """``compute(module, batch)`` (by default the module's float outputs) on the few
+        probe ``inputs`` of :meth:`_probe_outputs`, through the inference loop."""
+        batch = torch.as_tensor(inputs)
+        return self._run_inference(
+            len(batch),
+            len(batch),
+            lambda start, stop: batch[start:stop].to(self.net_.device),
+            compute or (lambda module, images: module(images).float()),
+            dtype,
+        )
 
     # ----------------------------------------------------------------- persistence
     def save(self, path) -> None:
@@ -1054,6 +1065,7 @@ class BaseRNNEstimator(BaseEstimator):
             raise ValueError(
                 f"image_shape_ should be (H, W, C) of positive ints, got {shape!r:.80}."
             )
+        check_image_size(shape)
         if not positive_ints((n_features,), 1) or n_features != size(shape):
             raise ValueError(
                 f"n_features_in_ should be H * W * C = {size(shape)} for image_shape_={shape}, "

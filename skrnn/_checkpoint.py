@@ -18,7 +18,10 @@ weights of a fit that was never interrupted. A checkpoint of another fit (other 
 parameters) is never resumed: ``fit`` says what differs. The file is removed when the fit
 finishes; it stays after a crash, a Ctrl-C or a non-finite loss.
 
-Like model files, a checkpoint is a zip of JSON and safetensors: nothing in it is pickled.
+Like model files, a checkpoint is a zip of JSON and safetensors: nothing in it is pickled, and
+it is read within the same limits (``skrnn._archive`` and ``skrnn._limits``), so a damaged or
+crafted file is refused with :class:`~skrnn.exceptions.ModelFileError` without allocating more
+than its own size. One written by a newer skrnn (a newer format version) says so.
 """
 
 from __future__ import annotations
@@ -34,19 +37,34 @@ import torch
 from skorch.callbacks import Callback, EarlyStopping
 from skorch.history import History
 
+from ._archive import (
+    check_entries,
+    json_object,
+    load_tensors,
+    open_archive,
+    read_entry,
+    read_whole_entry,
+    safetensors_layout,
+)
 from ._data import read_rows
-from ._json import decode, dumps, encode, loads
+from ._json import decode, dumps, encode
+from ._limits import MAX_JSON_BYTES, MAX_TENSOR_BYTES
 from ._net import LRSchedule, StopWhenConverged
 from ._random import current as current_random
 from ._random import restore_torch_state, torch_state
 from ._resizing import CoarseToFine
 from ._utils import write_atomically
+from ._version import __version__
 from .exceptions import ModelFileError
 
 FORMAT = "skrnn-checkpoint"
 FORMAT_VERSION = 1
 STATE_ENTRY = "state.json"
 TENSORS_ENTRY = "tensors.safetensors"
+_ENTRY_LIMITS = {STATE_ENTRY: MAX_JSON_BYTES, TENSORS_ENTRY: MAX_TENSOR_BYTES}
+# What every checkpoint's state holds (see _tensor_state and on_epoch_end).
+_SAVED_STATE = frozenset({"optimizer_groups", "optimizer_values", "history"})
+_WRITTEN_BY = "Checkpoints are written by a fit given checkpoint=path."
 # Parameters that change how a fit runs or reports, not what it computes.
 _NOT_IDENTITY = frozenset({"checkpoint", "verbose", "n_threads", "device", "callbacks"})
 # skrnn's callbacks whose state a resumed fit restores, by their names in the net: each has
@@ -118,6 +136,25 @@ def fit_identity(estimator, data: str, start: str | None) -> dict:
         "data": data,
         "start": start,
     }
+
+
+def _check_version(state: dict, source: str) -> None:
+    """Refuse a checkpoint of a format version this skrnn does not read, saying whether a
+    newer skrnn wrote it."""
+    version = state.get("format_version")
+    if version == FORMAT_VERSION and type(version) is int:
+        return
+    if type(version) is int and version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{source} was written by a newer skrnn ({state.get('skrnn_version')!r:.20}), in "
+            f"checkpoint format version {version}; this skrnn {__version__} reads version "
+            f"{FORMAT_VERSION}. Resume the fit with that skrnn (upgrade this one), or delete "
+            "the checkpoint to start the fit afresh."
+        )
+    raise ModelFileError(
+        f"{source} is damaged: it has the checkpoint format version {version!r:.20}, which no "
+        "skrnn writes. Delete it to start the fit afresh."
+    )
 
 
 def _differences(saved: dict, current: dict) -> str:
@@ -213,10 +250,8 @@ class Checkpoint(Callback):
         ValueError
             If the file is a checkpoint of another fit (the message says what differs).
         skrnn.exceptions.ModelFileError
-            If the file is not a readable checkpoint.
+            If the file is not a checkpoint, is damaged, or was written by a newer skrnn.
         """
-        import safetensors.torch
-
         path = Path(os.fspath(self.path))
         if not path.exists():
             if not path.parent.is_dir():
@@ -226,33 +261,40 @@ class Checkpoint(Callback):
                 )
             return None
         source = f"The checkpoint {os.fspath(self.path)!r}"
-        try:
-            with zipfile.ZipFile(path) as archive:
-                names = sorted(archive.namelist())
-                if names != sorted((STATE_ENTRY, TENSORS_ENTRY)):
-                    raise ValueError(f"it holds the entries {names[:5]}")
-                state = loads(archive.read(STATE_ENTRY))
-                tensor_bytes = archive.read(TENSORS_ENTRY)
-            if not isinstance(state, dict) or state.get("format") != FORMAT:
-                raise ValueError("its state does not name the skrnn checkpoint format")
-        except (OSError, ValueError, zipfile.BadZipFile) as exc:
-            raise ModelFileError(
-                f"{source} is a file that is not a skrnn checkpoint ({exc}); fit does not "
+
+        def not_a_checkpoint(problem):
+            return ModelFileError(
+                f"{source} is a file that is not a skrnn checkpoint: {problem} fit does not "
                 "overwrite it. Pass a checkpoint path that holds no file yet, or one that an "
                 "earlier fit wrote."
-            ) from None
+            )
+
+        def damaged(problem):
+            return ModelFileError(
+                f"{source} is damaged: {problem} Delete it to start the fit afresh."
+            )
+
+        # Read within the limits of model files (skrnn._limits), whatever the file declares.
+        with open_archive(path, not_a_checkpoint, _WRITTEN_BY) as archive:
+            info = check_entries(archive, _ENTRY_LIMITS, not_a_checkpoint, only=STATE_ENTRY)
+            data = read_entry(archive, info[STATE_ENTRY], damaged, limit=MAX_JSON_BYTES)
+            state = json_object(data, damaged, STATE_ENTRY)
+            if state.get("format") != FORMAT:
+                raise not_a_checkpoint(f"its {STATE_ENTRY} does not name the checkpoint format.")
+            _check_version(state, source)
+            infos = check_entries(archive, _ENTRY_LIMITS, damaged)
+            safetensors_layout(archive, infos[TENSORS_ENTRY], damaged, "its tensors")
+            tensor_bytes = read_whole_entry(archive, infos[TENSORS_ENTRY], damaged)
+        if state.get("sha256") != hashlib.sha256(tensor_bytes).hexdigest():
+            raise damaged("its tensors fail their checksum.")
+        tensors = load_tensors(tensor_bytes, damaged, "its tensors")
         try:
-            if state.get("format_version") != FORMAT_VERSION:
-                raise ValueError(f"it has format version {state.get('format_version')!r:.20}")
-            if state.get("sha256") != hashlib.sha256(tensor_bytes).hexdigest():
-                raise ValueError("its tensors fail their checksum")
-            tensors = safetensors.torch.load(tensor_bytes)
             decoded = decode(state["state"], "the checkpoint's state")
             epochs = int(state["epochs"])
-        except (ValueError, TypeError, KeyError) as exc:
-            raise ModelFileError(
-                f"{source} is damaged ({exc}). Delete it to start the fit afresh."
-            ) from None
+            if not isinstance(decoded, dict) or not _SAVED_STATE <= decoded.keys():
+                raise ValueError(f"it should be a mapping of {sorted(_SAVED_STATE)}")
+        except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
+            raise damaged(f"its state cannot be read ({type(exc).__name__}: {exc}).") from None
         if state.get("identity") != self.identity:
             differences = _differences(state.get("identity") or {}, self.identity)
             raise ValueError(
@@ -340,6 +382,7 @@ class Checkpoint(Callback):
         record = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
+            "skrnn_version": __version__,
             "identity": self.identity,
             "epochs": len(net.history) - self.first_epoch_,
             "sha256": hashlib.sha256(tensor_bytes).hexdigest(),

@@ -13,6 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
+from torch.nn import functional as F
 
 from ._base import MAX_AUTO_EPOCHS, BaseRNNEstimator
 from ._data import ArrayDataset, as_batch_source, small_to_device
@@ -608,13 +609,19 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
         codes[:, 1:] = levels
         return codes
 
-    def _probe_outputs(self) -> np.ndarray:
-        # The log-likelihoods of an image of the lowest level and one of random levels, of
-        # the first class if any.
-        levels = np.zeros((2, self.n_features_in_), dtype=np.int64)
-        levels[1] = np.random.default_rng(0).integers(0, self.n_levels_, self.n_features_in_)
+    def _probe_outputs(self, pixels: int) -> np.ndarray:
+        # The log-probabilities of the first rows of an image of the lowest level and of one
+        # of random levels, of the first class if any, read in the raster order.
+        height, width, channels = self.image_shape_
+        n_values = max(1, min(height, pixels // width)) * width * channels
+        levels = np.zeros((2, n_values), dtype=np.int64)
+        levels[1] = np.random.default_rng(0).integers(0, self.n_levels_, n_values)
         labels = np.zeros(2, dtype=np.int64) if self._conditional else None
-        return self._log_likelihood(levels, labels)
+
+        def log_probs(module, codes):
+            return F.log_softmax(module.prefix_logits(codes).double(), dim=1)
+
+        return self._probe(self._codes(levels, labels).astype(np.int64), log_probs, np.float64)
 
     # ----------------------------------------------------------------- inference
     def _log_likelihood(self, levels, labels) -> np.ndarray:

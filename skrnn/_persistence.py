@@ -23,20 +23,22 @@ its registered name. The checksums catch files that were damaged or altered afte
 are not a signature (whoever can alter the file can recompute them), which is why safety rests
 on the absence of pickle, not on the checksums.
 
-A file from elsewhere cannot make loading allocate much more than its own size either.
-Before anything is read, the zip directory's entries and the sizes they declare are checked
-(exactly the three entries; a few hundred KB of manifest and at most a few MB of model.json;
-no entry that inflates a hundredfold; no entry beyond the end of the file), and every entry is
-read in bounded chunks, whatever it declares. The parameters and fitted attributes are checked
-as ``fit`` would have made them (``_check_params`` and ``_check_fitted``); the torch module
-they describe is then built on the ``meta`` device, which has shapes but no memory, and the
-safetensors header of the weights must name exactly its tensors, dtypes and shapes, and
-account for every byte of the entry, before the module is built for real and the weights are
-read. Weights holding NaN or infinite values are refused, and so is a model whose finite
-weights overflow together: the loaded model reads a blank image and one of noise (a small one
-for the segmenter and the recogniser), and NaN or infinity in its outputs refuses the file.
-Weights larger than 1e6, which training never leaves but which may still give finite outputs
-on those two images, load with a warning.
+A file from elsewhere cannot make loading allocate much more than its own size, nor take
+much longer than reading it. Before anything is read, the zip directory's entries and the
+sizes they declare are checked (exactly the three entries; a few hundred KB of manifest and at
+most a few MB of model.json; no entry that inflates a hundredfold; no entry beyond the end of
+the file), and every entry is read in bounded chunks, whatever it declares (``skrnn._archive``,
+shared with checkpoints). The parameters and fitted attributes are checked as ``fit`` would
+have made them (``_check_params`` and ``_check_fitted``), and the sizes they carry against the
+limits of ``skrnn._limits`` (an image shape of at most 2**20 values along an axis and 2**28
+in all, ...); the torch module they describe is then built on the ``meta`` device, which has
+shapes but no memory, and the safetensors header of the weights must name exactly its
+tensors, dtypes and shapes, and account for every byte of the entry, before the module is
+built for real and the weights are read. Weights holding NaN or infinite values are refused,
+and so is a model whose finite weights overflow together: the loaded model reads a blank
+image and one of noise, cropped to at most 32 x 32 pixels (fewer for a large model), and NaN
+or infinity in its outputs refuses the file. Weights larger than 1e6, which training never
+leaves but which may still give finite outputs on those two images, load with a warning.
 
 Pickle and joblib keep working as scikit-learn users expect; use them for sklearn workflows
 (joblib caching, ``Parallel`` workers) and this format to share models or to open models from
@@ -58,7 +60,18 @@ import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
-from ._json import decode, dumps, encode, loads
+from ._archive import (
+    check_entries,
+    json_object,
+    load_tensors,
+    open_archive,
+    read_entry,
+    read_whole_entry,
+    safetensors_layout,
+    tensor_layout,
+)
+from ._json import decode, dumps, encode
+from ._limits import MAX_JSON_BYTES, MAX_MANIFEST_BYTES, MAX_TENSOR_BYTES, probe_pixels
 from ._registry import estimator_class, estimator_name
 from ._utils import allowed_cpu_count, resolve_device, write_atomically
 from ._validation import booleans_for_numbers
@@ -71,44 +84,16 @@ FORMAT_VERSION = 1
 MANIFEST_ENTRY = "manifest.json"
 MODEL_ENTRY = "model.json"
 WEIGHTS_ENTRY = "weights.safetensors"
-_ENTRIES = (MANIFEST_ENTRY, MODEL_ENTRY, WEIGHTS_ENTRY)
 
-# What a model file may declare, checked in its zip directory before anything is read: a
-# manifest is a few hundred bytes and a model.json a few KB (its largest parts are the training
-# history and the class labels). The weights are exactly as large as the model that the
-# parameters describe; this only bounds them before the parameters are read.
-_MAX_MANIFEST_BYTES = 64 << 10
-_MAX_MODEL_BYTES = 8 << 20
-_MAX_WEIGHTS_BYTES = 64 << 30
-# The JSON header of the safetensors weights: about 100 bytes a tensor.
-_MAX_HEADER_BYTES = 1 << 20
-# JSON and float weights deflate to a half or a tenth of their size; a member that claims to
-# grow more than this when inflated (and to more than the floor) is a zip bomb.
-_MAX_COMPRESSION_RATIO = 100
-_COMPRESSION_RATIO_FLOOR = 64 << 10
-# Members are read this much at a time, so no declared size is ever allocated at once.
-_READ_CHUNK = 1 << 20
+_ENTRY_LIMITS = {
+    MANIFEST_ENTRY: MAX_MANIFEST_BYTES,
+    MODEL_ENTRY: MAX_JSON_BYTES,
+    WEIGHTS_ENTRY: MAX_TENSOR_BYTES,
+}
 # Building a model on the meta device takes a few dozen torch calls for each of its tensors;
 # parameters that need far more (a billion layers) are refused before the build ends.
 _META_CALLS_PER_TENSOR = 64
 _META_CALLS_FLOOR = 1024
-
-# safetensors' dtype names, and the size of one element of each.
-_SAFETENSORS_DTYPES = {
-    torch.float64: "F64",
-    torch.float32: "F32",
-    torch.float16: "F16",
-    torch.bfloat16: "BF16",
-    torch.int64: "I64",
-    torch.int32: "I32",
-    torch.int16: "I16",
-    torch.int8: "I8",
-    torch.uint8: "U8",
-    torch.bool: "BOOL",
-}
-_ITEM_SIZES = {
-    name: torch.empty((), dtype=dtype).element_size() for dtype, name in _SAFETENSORS_DTYPES.items()
-}
 
 
 def _cell_record(cell) -> dict:
@@ -215,164 +200,11 @@ def save_model(estimator, path) -> None:
     write_atomically(path, buffer.getvalue())
 
 
+_WRITTEN_BY = "Model files are written by estimator.save(path)."
+
+
 def _file_error(source: str, problem: str) -> ModelFileError:
     return ModelFileError(f"{source} is not a valid skrnn model file: {problem}")
-
-
-def _read_json(data: bytes, source: str, entry: str) -> dict:
-    try:
-        value = loads(data)
-    except ValueError as exc:
-        raise _file_error(source, f"its {entry} is not valid JSON ({exc}).") from None
-    if not isinstance(value, dict):
-        raise _file_error(source, f"its {entry} is not a JSON object.")
-    return value
-
-
-def _open_archive(file, source: str) -> zipfile.ZipFile:
-    try:
-        return zipfile.ZipFile(file)
-    except Exception:  # BadZipFile, and whatever else a damaged directory makes zipfile raise
-        raise _file_error(
-            source,
-            "it is not a zip archive (the file may be truncated, or be another kind of file "
-            "such as a pickle). Model files are written by estimator.save(path).",
-        ) from None
-
-
-def _check_members(archive: zipfile.ZipFile, source: str) -> dict[str, zipfile.ZipInfo]:
-    """The three entries' directory records, once the sizes they declare are plausible."""
-    infos = archive.infolist()
-    names = sorted(info.filename for info in infos)
-    if names != sorted(_ENTRIES):
-        raise _file_error(
-            source,
-            f"it holds the entries {names[:10]!r:.300}, but a model file holds exactly "
-            f"{list(_ENTRIES)}, once each.",
-        )
-    limits = {
-        MANIFEST_ENTRY: _MAX_MANIFEST_BYTES,
-        MODEL_ENTRY: _MAX_MODEL_BYTES,
-        WEIGHTS_ENTRY: _MAX_WEIGHTS_BYTES,
-    }
-    archive_size = archive.fp.seek(0, os.SEEK_END)
-    for info in infos:
-        if info.header_offset + info.compress_size > archive_size:
-            raise _file_error(
-                source,
-                f"its entry {info.filename} declares {info.compress_size} bytes that the file "
-                "does not hold (it may be truncated).",
-            )
-        if info.file_size > limits[info.filename]:
-            raise _file_error(
-                source,
-                f"its entry {info.filename} declares {info.file_size} bytes, more than the "
-                f"{limits[info.filename]} such an entry may hold.",
-            )
-        if (
-            info.file_size > _COMPRESSION_RATIO_FLOOR
-            and info.file_size > _MAX_COMPRESSION_RATIO * info.compress_size
-        ):
-            raise _file_error(
-                source,
-                f"its entry {info.filename} would inflate from {info.compress_size} to "
-                f"{info.file_size} bytes, which no model file does (a zip bomb?).",
-            )
-    return {info.filename: info for info in infos}
-
-
-def _read_member(
-    archive, info, source: str, *, limit: int, offset: int = 0, whole: bool = True
-) -> bytes:
-    """At most ``limit`` bytes of a member from ``offset``, read in chunks, whatever size the
-    member declares. With ``whole``, the rest of the member, which must not hold more."""
-    chunks, size, most = [], 0, limit + 1 if whole else limit
-    try:
-        with archive.open(info) as member:
-            if offset:
-                member.read(offset)
-            while size < most:
-                chunk = member.read(min(_READ_CHUNK, most - size))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-    except Exception as exc:  # CRC errors, truncation, unknown compression, encryption
-        raise _file_error(
-            source, f"its entry {info.filename} cannot be read ({type(exc).__name__}: {exc})."
-        ) from None
-    if size > limit:
-        raise _file_error(source, f"its entry {info.filename} holds more than {limit} bytes.")
-    return b"".join(chunks)
-
-
-def _weights_layout(archive, info, source: str) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """The dtype and shape of every tensor that the safetensors header of the weights
-    declares, checked to describe exactly the bytes of the entry, before any of them is read.
-
-    The format is an 8-byte little-endian header length, a JSON header that gives each tensor's
-    dtype, shape and byte range, and the tensors' bytes, back to back.
-    """
-
-    def refuse(problem):
-        return _file_error(source, f"its weights are not a valid safetensors file: {problem}.")
-
-    start = _read_member(archive, info, source, limit=8, whole=False)
-    if len(start) < 8:
-        raise refuse("they are shorter than a header")
-    length = int.from_bytes(start, "little")
-    if not 2 <= length <= min(_MAX_HEADER_BYTES, info.file_size - 8):
-        raise refuse(f"they declare a header of {length} bytes in {info.file_size}")
-    header = _read_member(archive, info, source, limit=length, offset=8, whole=False)
-    if len(header) < length:
-        raise refuse("they end inside the header")
-    try:
-        header = loads(header)
-    except ValueError as exc:
-        raise refuse(f"the header is not valid JSON ({exc})") from None
-    if not isinstance(header, dict):
-        raise refuse("the header is not a JSON object")
-    metadata = header.pop("__metadata__", {})
-    if not isinstance(metadata, dict) or not all(
-        isinstance(value, str) for value in metadata.values()
-    ):
-        raise refuse("the header's __metadata__ is not a mapping of strings")
-    layout, ranges = {}, []
-    for name, entry in header.items():
-        dtype = entry.get("dtype") if isinstance(entry, dict) else None
-        shape = entry.get("shape") if isinstance(entry, dict) else None
-        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
-        if (
-            dtype not in _ITEM_SIZES
-            or not isinstance(shape, list)
-            or not all(type(size) is int and size >= 0 for size in shape)
-            or not isinstance(offsets, list)
-            or len(offsets) != 2
-            or not all(type(offset) is int for offset in offsets)
-            or not 0 <= offsets[0] <= offsets[1]
-            or offsets[1] - offsets[0] != _ITEM_SIZES[dtype] * math.prod(shape)
-        ):
-            raise refuse(f"the tensor {name!r:.80} is declared as {entry!r:.200}")
-        layout[name] = (dtype, tuple(shape))
-        ranges.append(offsets)
-    end = 0
-    for begin, stop in sorted(ranges):
-        if begin != end:
-            raise refuse("the tensors' byte ranges overlap or leave gaps")
-        end = stop
-    if 8 + length + end != info.file_size:
-        raise refuse(
-            f"the header describes {8 + length + end} bytes, but the entry holds {info.file_size}"
-        )
-    return layout
-
-
-def _layout(state: dict) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """The safetensors dtype name and the shape of every tensor of a state dict."""
-    return {
-        name: (_SAFETENSORS_DTYPES.get(tensor.dtype, str(tensor.dtype)), tuple(tensor.shape))
-        for name, tensor in state.items()
-    }
 
 
 class _TooManyTensorCalls(Exception):
@@ -413,7 +245,7 @@ def _weights_checker(layout: dict, source: str):
             ) from None
         except Exception:  # a plugin cell that cannot be built on the meta device: the
             return  # weights are checked against the real module instead, after the build
-        _compare_layouts(layout, _layout(module.state_dict()), source)
+        _compare_layouts(layout, tensor_layout(module.state_dict()), source)
 
     return check
 
@@ -446,19 +278,27 @@ def _check_cell(record, source: str) -> None:
     try:
         get_cell(name)
     except ValueError:
+        # Whoever edits a file can name any package here: the message says so, so that
+        # nobody installs a package because a file from elsewhere asked for it.
+        trust = (
+            "; that name is read from the file, which anyone can edit, so install or import "
+            "it only if you know and trust it."
+        )
         origin = ""
         if record.get("distribution"):
             origin = (
-                f" It was provided by the plugin package {record['distribution']!r} (entry point "
-                f"{record.get('entry_point')!r}); install that package."
+                f" The file says it comes from the plugin package "
+                f"{str(record['distribution'])!r:.100} (entry point "
+                f"{str(record.get('entry_point'))!r:.100}){trust}"
             )
         elif record.get("module"):
             origin = (
-                f" It was registered by the module {record['module']!r}; import that module "
-                "(or install the package it belongs to) before loading."
+                f" The file says it was registered by the module {str(record['module'])!r:.100} "
+                f"(of an installed package, or of your own code){trust}"
             )
         raise MissingCellError(
-            f"{source} uses the recurrent cell {name!r}, which is not registered here.{origin} "
+            f"{source} uses the recurrent cell {name!r:.100}, which is not registered here."
+            f"{origin} "
             f"Cell plugins register themselves through the {ENTRY_POINT_GROUP!r} entry-point "
             "group, or with skrnn.cells.register_cell."
         ) from None
@@ -510,42 +350,37 @@ def load(path, *, device: str | None = None):
     >>> bool((loaded.predict(X[:20]) == clf.predict(X[:20])).all())
     True
     """
-    import safetensors.torch
-
     source = "This object" if hasattr(path, "read") else f"The file {os.fspath(path)!r}"
+
+    def refuse(problem):
+        return _file_error(source, problem)
+
     with contextlib.ExitStack() as stack:
         file = path if hasattr(path, "read") else stack.enter_context(open(path, "rb"))
-        archive = stack.enter_context(_open_archive(file, source))
-        infos = _check_members(archive, source)
-        manifest = _read_json(
-            _read_member(archive, infos[MANIFEST_ENTRY], source, limit=_MAX_MANIFEST_BYTES),
-            source,
-            MANIFEST_ENTRY,
+        archive = stack.enter_context(open_archive(file, refuse, _WRITTEN_BY))
+        # The manifest first: it says whether a newer skrnn wrote the file, which may hold
+        # other entries.
+        info = check_entries(archive, _ENTRY_LIMITS, refuse, only=MANIFEST_ENTRY)
+        info = info[MANIFEST_ENTRY]
+        manifest = json_object(
+            read_entry(archive, info, refuse, limit=MAX_MANIFEST_BYTES), refuse, MANIFEST_ENTRY
         )
         checksums = _check_manifest(manifest, source)
-        model_bytes = _read_member(archive, infos[MODEL_ENTRY], source, limit=_MAX_MODEL_BYTES)
+        infos = check_entries(archive, _ENTRY_LIMITS, refuse)
+        model_bytes = read_entry(archive, infos[MODEL_ENTRY], refuse, limit=MAX_JSON_BYTES)
         _check_checksum(model_bytes, checksums, MODEL_ENTRY, source)
-        model = _read_json(model_bytes, source, MODEL_ENTRY)
+        model = json_object(model_bytes, refuse, MODEL_ENTRY)
         # The weights' header is checked against the entry's size and then against the model
         # the parameters describe; only then are the weights read, so no declared size is
         # allocated before it is known to be the model's own.
-        layout = _weights_layout(archive, infos[WEIGHTS_ENTRY], source)
+        layout = safetensors_layout(archive, infos[WEIGHTS_ENTRY], refuse, "its weights")
         estimator = _build_estimator(model, layout, source, device)
-        weights = _read_member(
-            archive, infos[WEIGHTS_ENTRY], source, limit=infos[WEIGHTS_ENTRY].file_size
-        )
-    if len(weights) != infos[WEIGHTS_ENTRY].file_size:
-        raise _file_error(source, f"its entry {WEIGHTS_ENTRY} ends early.")
+        weights = read_whole_entry(archive, infos[WEIGHTS_ENTRY], refuse)
     _check_checksum(weights, checksums, WEIGHTS_ENTRY, source)
-    try:
-        state = safetensors.torch.load(weights)
-    except Exception as exc:
-        raise _file_error(
-            source, f"its weights cannot be read ({type(exc).__name__}: {exc})."
-        ) from None
+    state = load_tensors(weights, refuse, "its weights")
     del weights
     module = estimator.net_.module_
-    _compare_layouts(_layout(state), _layout(module.state_dict()), source)
+    _compare_layouts(tensor_layout(state), tensor_layout(module.state_dict()), source)
     for name, tensor in state.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise _file_error(
@@ -559,7 +394,8 @@ def load(path, *, device: str | None = None):
         raise _file_error(
             source, f"its weights do not fit the model its parameters describe ({exc})."
         ) from None
-    _check_outputs(estimator, source)
+    n_weight_values = sum(math.prod(shape) for _, shape in layout.values())
+    _check_outputs(estimator, source, probe_pixels(n_weight_values))
     _check_weight_sizes(state, source)
     return estimator
 
@@ -587,11 +423,13 @@ def _check_weight_sizes(state: dict, source: str) -> None:
         )
 
 
-def _check_outputs(estimator, source: str) -> None:
-    """Refuse a model whose outputs on one blank image are not finite: its weights, finite
-    one by one, overflow together, and every prediction would be garbage."""
+def _check_outputs(estimator, source: str, pixels: int) -> None:
+    """Refuse a model whose outputs on a blank image (and one of noise) of at most ``pixels``
+    pixels are not finite: its weights, finite one by one, overflow together, and every
+    prediction would be garbage. The images are a crop of the training images' shape, so the
+    check's work is bounded whatever shape the file declares (see skrnn._limits)."""
     try:
-        outputs = np.asarray(estimator._probe_outputs())
+        outputs = np.asarray(estimator._probe_outputs(pixels))
     except Exception as exc:  # a prediction that fails at once is a file that cannot serve
         raise _file_error(
             source,

@@ -252,12 +252,12 @@ class GridPixelModel(OrderedReader):
         self.head = MaskedConv2d(hidden_groups, hidden_groups, (1, 1), "B")
         self.output = MaskedConv2d(hidden_groups, _groups(channels, self.n_levels), (1, 1), "B")
 
-    def _logits_in_order(self, levels, labels, orderings, height=None):
+    def _logits_in_order(self, levels, labels, orderings):
         """Logits ``(B, K, T)`` of the levels ``(B, T)`` read in each image's ordering (raster
-        order of the image as that ordering shows it); with ``height``, of the first
-        ``height`` rows alone, from their levels."""
-        full_height, width, channels = self.shape
-        height = full_height if height is None else height
+        order of the image as that ordering shows it), or of the first rows alone, from their
+        levels (``T`` a whole number of rows)."""
+        _, width, channels = self.shape
+        height = levels.shape[1] // (width * channels)
         batch = len(levels)
         codes = (levels.reshape(batch, -1, channels) + self.level_offsets).reshape(batch, -1)
         embedded = self.levels(codes).reshape(batch, height, width, -1)  # channels, then units
@@ -270,19 +270,6 @@ class GridPixelModel(OrderedReader):
         logits = self.output(torch.relu(self.head(torch.relu(x))))  # (B, C * K, H, W)
         logits = logits.reshape(batch, channels, self.n_levels, height, width)
         return logits.permute(0, 2, 3, 4, 1).reshape(batch, self.n_levels, -1)
-
-    def forward(self, codes, orderings=None):
-        """Logits ``(B, K, T)`` of every value, in raster order (see ``PixelRNN.forward``)."""
-        codes = codes.long()
-        labels, levels = codes[:, 0], codes[:, 1:]
-        orderings = self._orderings_of(codes, orderings)
-        if orderings is not None:
-            levels = levels.gather(1, self.perms[orderings])
-        logits = self._logits_in_order(levels, labels, orderings)
-        if orderings is not None:
-            back = self.inverse_perms[orderings][:, None].expand(-1, self.n_levels, -1)
-            logits = logits.gather(2, back)
-        return logits
 
     @torch.no_grad()
     def sample(self, labels, *, temperature=1.0, generator=None):
@@ -298,7 +285,7 @@ class GridPixelModel(OrderedReader):
         per_row = width * channels
         for t in range(levels.shape[1]):
             rows = t // per_row + 1
-            logits = self._logits_in_order(levels[:, : rows * per_row], labels, orderings, rows)
+            logits = self._logits_in_order(levels[:, : rows * per_row], labels, orderings)
             probs = F.softmax(logits[:, :, t].float() / temperature, dim=1)
             levels[:, t] = torch.multinomial(probs, 1, generator=generator)[:, 0]
         if orderings is not None:

@@ -98,8 +98,10 @@ def ordering_permutations(image_shape, orderings: int) -> np.ndarray:
         )
     index = np.arange(height * width * channels).reshape(height, width, channels)
     perms = np.stack([GRID_SYMMETRIES[g](index).reshape(-1) for g in range(orderings)])
-    if len(np.unique(perms, axis=0)) < orderings:
-        distinct = max(n for n in (1, 2, 4) if len(np.unique(perms[:n], axis=0)) == n)
+    # Rows compared by their bytes: np.unique(perms, axis=0) sorts them, seconds for a
+    # megapixel image.
+    if len({perm.tobytes() for perm in perms}) < orderings:
+        distinct = max(n for n in (1, 2, 4) if len({perm.tobytes() for perm in perms[:n]}) == n)
         raise ValueError(
             f"orderings={orderings} would read images of {height}x{width} pixels in the same "
             f"order twice (an image one pixel wide or high reads the same when mirrored, and "
@@ -138,8 +140,9 @@ class OrderedReader(nn.Module):
     ordering of each image in a batch, and the likelihood as the mean over the orderings.
 
     A subclass calls :meth:`_init_orderings` and sets ``self.ordering`` (an embedding of the
-    ordering, or None for one ordering); its ``forward(codes, orderings)`` gives logits
-    ``(B, K, T)`` in raster order.
+    ordering, or None for one ordering); its ``_logits_in_order(levels, labels, orderings)``
+    gives logits ``(B, K, t)`` of levels ``(B, t)`` read in their ordering, all of an image's
+    values or its first ones.
     """
 
     def _init_orderings(self, image_shape, orderings: int) -> None:
@@ -169,6 +172,34 @@ class OrderedReader(nn.Module):
         if self.ordering is None:
             return None
         return torch.randint(self.n_orderings, (n_images,), device=device, generator=generator)
+
+    def forward(self, codes, orderings=None):
+        """Logits ``(B, K, T)`` of every value, in raster order.
+
+        Each image is read in its ordering from ``orderings`` ``(B,)``; without them, a model
+        of several orderings reads each training image in a random one (so every epoch sees
+        the images from new sides) and reads in the raster order otherwise.
+        """
+        codes = codes.long()
+        labels, levels = codes[:, 0], codes[:, 1:]
+        orderings = self._orderings_of(codes, orderings)
+        if orderings is not None:
+            levels = levels.gather(1, self.perms[orderings])
+        logits = self._logits_in_order(levels, labels, orderings)
+        if orderings is not None:  # back to the raster order the targets are in
+            back = self.inverse_perms[orderings][:, None].expand(-1, logits.shape[1], -1)
+            logits = logits.gather(2, back)
+        return logits
+
+    def prefix_logits(self, codes):
+        """Logits ``(B, K, t)`` of the first ``t`` values of images read in the raster order,
+        from codes ``(B, 1 + t)`` (the class, then those values; whole rows for the grid
+        readers): what a check of a loaded model reads, a crop of any image however large."""
+        codes = codes.long()
+        orderings = None
+        if self.ordering is not None:
+            orderings = torch.zeros(len(codes), dtype=torch.long, device=codes.device)
+        return self._logits_in_order(codes[:, 1:], codes[:, 0], orderings)
 
     def log_likelihood(self, codes):
         """Log-probability (nats) of each image in ``codes`` ``(B, 1 + T)``, as float64: the
@@ -260,7 +291,10 @@ class PixelRNN(OrderedReader):
     def step_inputs(self, padded_levels, steps, labels, orderings=None):
         """The input vectors of ``steps`` from the levels ``(B, T + 1)`` (last: outside), read
         in the ``orderings`` ``(B,)`` of each image (None: the raster order)."""
-        neighbours = padded_levels[:, self.sources[steps]] + self.source_offsets
+        sources = self.sources[steps]
+        if padded_levels.shape[1] <= self.n_steps:  # the first values alone: "outside" is last
+            sources = sources.clamp(max=padded_levels.shape[1] - 1)
+        neighbours = padded_levels[:, sources] + self.source_offsets
         inputs = self.context(neighbours).sum(dim=-2) + self.position(steps)
         for table, index in ((self.label, labels), (self.ordering, orderings)):
             if table is not None and index is not None:
@@ -268,27 +302,14 @@ class PixelRNN(OrderedReader):
                 inputs = inputs + (vector[:, None] if inputs.dim() == 3 else vector)
         return inputs
 
-    def forward(self, codes, orderings=None):
-        """Logits ``(B, K, T)`` of every value, in raster order.
-
-        Each image is read in its ordering from ``orderings`` ``(B,)``; without them, a model
-        of several orderings reads each training image in a random one (so every epoch sees
-        the images from new sides) and reads in the raster order otherwise.
-        """
-        codes = codes.long()
-        labels, levels = codes[:, 0], codes[:, 1:]
-        orderings = self._orderings_of(codes, orderings)
-        if orderings is not None:
-            levels = levels.gather(1, self.perms[orderings])
+    def _logits_in_order(self, levels, labels, orderings):
+        """Logits ``(B, K, t)`` of the levels ``(B, t)`` (the first ``t`` values, or all),
+        read in each image's ordering."""
         padded = F.pad(levels, (0, 1), value=self.n_levels)
-        steps = torch.arange(self.n_steps, device=codes.device)
+        steps = torch.arange(levels.shape[1], device=levels.device)
         inputs = self.step_inputs(padded, steps, labels, orderings)
         outputs = self.encoder(self.input_dropout(inputs))
-        logits = self.logits(torch.cat([outputs, inputs], dim=-1))
-        if orderings is not None:  # back to the raster order the targets are in
-            back = self.inverse_perms[orderings][..., None].expand(-1, -1, logits.shape[-1])
-            logits = logits.gather(1, back)
-        return logits.transpose(1, 2)
+        return self.logits(torch.cat([outputs, inputs], dim=-1)).transpose(1, 2)
 
     # ----------------------------------------------------------------- sampling
     def _stateful_layers(self):

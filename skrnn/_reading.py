@@ -16,6 +16,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._data import channel_statistics
 from ._modules import SequenceModel
+from ._utils import probe_images
 from ._validation import check_head, check_image_shape, check_images, check_input_statistics
 from .sequence import ORDERS, check_patch_size
 
@@ -106,6 +107,12 @@ class SequenceReadingMixin:
                 f"ids, got {mean!r:.60} and {std!r:.60}."
             )
 
+    def _probe_outputs(self, pixels: int) -> np.ndarray:
+        shape = _probe_shape(self.image_shape_, self.order, self._patch_size, pixels)
+        if self._embeds():
+            return self._probe(np.zeros((1, *shape), dtype=np.int64))
+        return self._probe(probe_images(shape))
+
     def _learn_inputs(self, images) -> None:
         # Ids are embedded, not scaled.
         if self._embeds():
@@ -131,3 +138,29 @@ class SequenceReadingMixin:
             "n_tokens": self.n_tokens_ if self._embeds() else None,
             "embedding_dim": self.embedding_dim,
         }
+
+
+def _probe_shape(image_shape, order: str, patch_size, pixels: int) -> tuple[int, int, int]:
+    """A crop of images of ``image_shape`` of at most ``pixels`` pixels, or of one step of the
+    sequence that ``order`` reads (a row, a column, a patch) where that is more.
+
+    The module reads sequences of any length, so the crop keeps only what fixes the size of a
+    step: the width for rows, the height for columns, whole patches.
+
+    >>> _probe_shape((10_000, 640, 3), "rows", None, 1024)
+    (1, 640, 3)
+    >>> _probe_shape((10_000, 640, 3), "pixels", None, 1024)
+    (1, 640, 3)
+    >>> _probe_shape((10_000, 640, 3), "patches", (4, 4), 1024)
+    (4, 256, 3)
+    """
+    height, width, channels = image_shape
+    if order == "rows":
+        return max(1, min(height, pixels // width)), width, channels
+    if order == "columns":
+        return height, max(1, min(width, pixels // height)), channels
+    ph, pw = patch_size if order == "patches" else (1, 1)
+    tiles = max(1, pixels // (ph * pw))
+    across = min(width // pw, tiles)
+    down = max(1, min(height // ph, tiles // across))
+    return down * ph, across * pw, channels

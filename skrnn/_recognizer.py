@@ -33,6 +33,7 @@ from ._data import (
 )
 from ._docs import fill_parameter_docs
 from ._lazy import dask_aware
+from ._limits import MAX_LINE_HEIGHT
 from ._modules import RecurrentEncoder, Standardize
 from ._random import Dropout
 from ._utils import probe_images
@@ -408,20 +409,14 @@ class RNNSequenceRecognizer(AugmentMixin, BaseRNNEstimator):
         paths = self._run_inference(len(images), batch_size, make_batch, compute, np.int64)
         return self._decode(paths)
 
-    def _probe_outputs(self) -> np.ndarray:
+    def _probe_outputs(self, pixels: int) -> np.ndarray:
         # Greedy decoding hides NaN behind an argmax: check the log-probabilities of a blank
-        # line and one of noise, of the training height and at most 64 columns wide.
+        # line and one of noise, of the training height and at most 64 columns wide (at least
+        # one step of `stride` columns).
         height, width, channels = self.image_shape_
-        width = min(width, 64) + (-min(width, 64) % self.stride)
-        module = self.net_.module_
-        was_training = module.training
-        module.eval()
-        try:
-            with torch.no_grad():
-                lines = torch.as_tensor(probe_images((height, width, channels)))
-                return module(lines.to(self.net_.device)).float().cpu().numpy()
-        finally:
-            module.train(was_training)
+        width = min(width, 64, max(1, pixels // height))
+        width += -width % self.stride
+        return self._probe(probe_images((height, width, channels)))
 
     def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """The share of lines read exactly (:func:`skrnn.metrics.sequence_accuracy`).
@@ -474,6 +469,8 @@ class RNNSequenceRecognizer(AugmentMixin, BaseRNNEstimator):
                     f"load_line_folder(..., height={height}))."
                 )
         images = check_images(self, X, reset=reset, fixed_size=False)
+        if reset:
+            _check_line_height(images.shape[1], "X has lines")
         if widths is None:
             widths = np.full(len(images), images.shape[2], dtype=np.int64)
         return images, widths
@@ -684,8 +681,20 @@ class RNNSequenceRecognizer(AugmentMixin, BaseRNNEstimator):
                 f"got {self._reads_strings!r:.40}."
             )
         check_input_statistics(self._input_mean, self._input_std, self.image_shape_[2])
+        _check_line_height(self.image_shape_[0], "image_shape_ describes lines")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         return tags
+
+
+def _check_line_height(height: int, what: str) -> None:
+    """Refuse lines too high for a recogniser, which reads each column whole: with a few
+    thousand rows a column, one step of a model loaded from a file could need gigabytes."""
+    if height > MAX_LINE_HEIGHT:
+        raise ValueError(
+            f"{what} {height} pixels high, but a recogniser reads lines of at most "
+            f"{MAX_LINE_HEIGHT} pixels (text lines are read at 32 to 128). Resize them, e.g. "
+            "load_line_folder(..., height=64)."
+        )

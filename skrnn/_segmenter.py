@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -401,10 +402,11 @@ class RNNSegmenter(AugmentMixin, LabelledTargetsMixin, BaseRNNEstimator):
         proba /= proba.sum(axis=-1, keepdims=True)
         return proba
 
-    def _probe_outputs(self) -> np.ndarray:
-        # A photo-sized forward pass would make loading slow; 32x32 pixels read every layer.
+    def _probe_outputs(self, pixels: int) -> np.ndarray:
+        # The segmenter reads images of any size: a square crop reads every layer.
         height, width, channels = self.image_shape_
-        return self._forward(probe_images((min(height, 32), min(width, 32), channels)))
+        side = max(1, math.isqrt(pixels))
+        return self._probe(probe_images((min(height, side), min(width, side), channels)))
 
     @dask_aware(lambda self, X: (tuple(X.shape[1:3]), self.classes_.dtype))
     def predict(self, X: ArrayLike) -> np.ndarray:

@@ -3,11 +3,16 @@ path ends with exactly the weights of a fit that was never interrupted (on the C
 random_state), and a checkpoint is never resumed into another fit."""
 
 import copy
+import hashlib
+import io
+import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
+import tracemalloc
 import warnings
 import zipfile
 
@@ -335,3 +340,92 @@ def test_the_checkpoint_path_is_not_saved_in_model_files(data, tmp_path):
     with zipfile.ZipFile(tmp_path / "model.skrnn") as archive:
         assert b"fit.ckpt" not in archive.read("model.json")
     assert skrnn.load(tmp_path / "model.skrnn").checkpoint is None
+
+
+# --------------------------------------------------------------------------- damaged and crafted
+@pytest.fixture(scope="module")
+def crashed_checkpoint(data, tmp_path_factory):
+    """The bytes of a checkpoint the regressor's fit left after its second epoch."""
+    path = tmp_path_factory.mktemp("crashed") / "fit.ckpt"
+    with pytest.raises(Crash):
+        FITS["regressor"](**TINY, checkpoint=path, callbacks=[CrashAt(epoch=2)]).fit(
+            *data["regressor"]
+        )
+    return path.read_bytes()
+
+
+def _resume(data, path):
+    return FITS["regressor"](**TINY, checkpoint=path).fit(*data["regressor"])
+
+
+def _rewritten(checkpoint: bytes, path, *, state=None, tensors=None, state_suffix=b""):
+    """Write the checkpoint to ``path`` with ``state(record)`` applied to its state.json and
+    ``tensors`` replacing its tensors' bytes (the checksum recomputed, as whoever edits a
+    file can)."""
+    with zipfile.ZipFile(io.BytesIO(checkpoint)) as archive:
+        record = json.loads(archive.read("state.json"))
+        tensor_bytes = archive.read("tensors.safetensors")
+    if tensors is not None:
+        tensor_bytes = tensors
+        record["sha256"] = hashlib.sha256(tensor_bytes).hexdigest()
+    if state is not None:
+        state(record)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(
+            "state.json", json.dumps(record).encode() + state_suffix, zipfile.ZIP_DEFLATED
+        )
+        archive.writestr("tensors.safetensors", tensor_bytes, zipfile.ZIP_STORED)
+    return path
+
+
+def test_a_damaged_deflate_stream_is_a_model_file_error(data, crashed_checkpoint, tmp_path):
+    """zipfile raises zlib.error, neither an OSError nor a BadZipFile, for a deflate stream
+    that cannot be inflated: it reached the caller as it was."""
+    raw = bytearray(crashed_checkpoint)
+    with zipfile.ZipFile(io.BytesIO(crashed_checkpoint)) as archive:
+        info = archive.getinfo("state.json")
+    assert info.compress_type == zipfile.ZIP_DEFLATED
+    name_length, extra_length = struct.unpack_from("<HH", raw, info.header_offset + 26)
+    raw[info.header_offset + 30 + name_length + extra_length] = 0b111  # a reserved block type
+    path = tmp_path / "fit.ckpt"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ModelFileError, match="is damaged: its entry state.json cannot be read"):
+        _resume(data, path)
+    assert path.read_bytes() == bytes(raw)
+
+
+def test_a_checkpoint_of_a_newer_format_says_a_newer_skrnn_wrote_it(
+    data, crashed_checkpoint, tmp_path
+):
+    def newer(record):
+        record["format_version"] += 1
+        record["skrnn_version"] = "99.0"
+
+    path = _rewritten(crashed_checkpoint, tmp_path / "fit.ckpt", state=newer)
+    with pytest.raises(ModelFileError, match="written by a newer skrnn \\('99.0'\\)") as error:
+        _resume(data, path)
+    assert "damaged" not in str(error.value)
+
+
+def test_a_checkpoint_is_read_within_the_limits_of_model_files(data, crashed_checkpoint, tmp_path):
+    # JSON may end in any amount of white space: 64 MiB of it deflates to 64 KB.
+    bomb = _rewritten(crashed_checkpoint, tmp_path / "bomb.ckpt", state_suffix=b" " * (64 << 20))
+    assert bomb.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        message = "not a skrnn checkpoint: its entry state.json declares 67"
+        with pytest.raises(ModelFileError, match=message):
+            _resume(data, bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20
+    # A 1 KB file whose tensors' header claims 10 GB.
+    huge = 10 << 30
+    header = json.dumps(
+        {"module.x": {"dtype": "F32", "shape": [huge // 4], "data_offsets": [0, huge]}}
+    ).encode()
+    tensors = len(header).to_bytes(8, "little") + header
+    crafted = _rewritten(crashed_checkpoint, tmp_path / "huge.ckpt", tensors=tensors)
+    with pytest.raises(ModelFileError, match="is damaged: its tensors are not a valid safetensors"):
+        _resume(data, crafted)

@@ -776,3 +776,130 @@ def test_trained_files_load_without_a_weight_warning(saved_files):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             _load_bytes(data)
+
+
+# --------------------------------------------------------------------------- sizes
+# A file's checksums are no signature: whoever edits image_shape_ can make the rest agree and
+# recompute them. These files are saved from estimators whose fitted sizes were changed and
+# whose module was rebuilt for them, so every check of the file passes but the sizes.
+def _claiming(estimator, **fitted) -> bytes:
+    """The model file of ``estimator`` with the fitted attributes ``fitted`` (an image shape
+    sets ``n_features_in_`` and ``_input_layout`` to agree) and a module built for them."""
+    if "image_shape_" in fitted:
+        shape = fitted["image_shape_"]
+        fitted = {"n_features_in_": math.prod(shape), "_input_layout": shape[:2], **fitted}
+    for name, value in fitted.items():
+        setattr(estimator, name, value)
+    estimator.net_.module_ = estimator._module_class(**estimator._module_params())
+    buffer = io.BytesIO()
+    estimator.save(buffer)
+    return buffer.getvalue()
+
+
+def _resident_growth(call) -> int:
+    """How far the process's resident memory rose above its level before ``call``, at its
+    peak while ``call`` ran (torch's allocations too), in bytes: Linux's peak, reset through
+    /proc/self/clear_refs. 0 where the peak cannot be reset."""
+
+    def status(field):
+        with open("/proc/self/status") as lines:
+            return next(int(line.split()[1]) << 10 for line in lines if line.startswith(field))
+
+    try:
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")
+    except OSError:
+        call()
+        return 0
+    before = status("VmRSS:")
+    call()
+    return status("VmHWM:") - before
+
+
+def _load_quickly(data: bytes, message=None):
+    """Load ``data`` (or expect ModelFileError matching ``message``) within a few seconds and
+    100 MB."""
+    loaded = []
+
+    def load():
+        if message is None:
+            loaded.append(_load_bytes(data))
+        else:
+            _refused(data, message)
+
+    start = time.perf_counter()
+    assert _resident_growth(load) < 100 << 20
+    assert time.perf_counter() - start < 5
+    return loaded[0] if loaded else None
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_images_beyond_the_size_limits_are_refused_quickly(saved_files, kind):
+    """A classifier's file claiming images of 10,000,000 x 6 ran 1e7 recurrent steps at load
+    (still busy after 300 s)."""
+    width = 4 if kind == "generator" else 6
+
+    def edit(model):
+        fitted = model["fitted"]
+        fitted["image_shape_"] = {"$kind": "tuple", "items": [10_000_000, width, 1]}
+        fitted["_input_layout"] = {"$kind": "tuple", "items": [10_000_000, width]}
+        fitted["n_features_in_"] = 10_000_000 * width
+
+    crafted = _edited(saved_files[kind], edit)
+    _load_quickly(crafted, r"image_shape_=\(10000000, .* larger than a model file may describe")
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_a_million_rows_load_quickly_as_the_check_reads_a_crop(kind):
+    """The check of the outputs read the whole image: 1e6 recurrent steps took 50 to 110 s
+    and 1.4 GB."""
+    shape = (1_000_000, 6, 1)
+    loaded = _load_quickly(_claiming(_fit(kind), image_shape_=shape))
+    assert loaded.image_shape_ == shape
+
+
+@pytest.mark.parametrize("reader", ["pixels", "rows"])
+def test_a_generator_of_large_images_loads_quickly_as_the_check_reads_its_first_rows(reader):
+    """The check read whole images (the pixel reader's 360,000 steps, the grid reader's
+    convolutions over them) and, for the grid reader, compared every pair of orderings by
+    sorting them."""
+    generator = RNNImageGenerator(**TINY, embedding_dim=4, reader=reader).fit(LEVELS)
+    shape = (600, 600, 1)
+    loaded = _load_quickly(_claiming(generator, image_shape_=shape))
+    assert loaded.image_shape_ == shape
+
+
+def test_a_segmenter_of_many_classes_checks_a_crop_fit_for_them():
+    """The check of a 32 x 32 crop held 400 MB of outputs for 50,000 classes; it reads fewer
+    pixels of a larger model."""
+    classes = np.arange(10, 50_010)  # ignore_label=9 is not a class
+    crafted = _claiming(
+        _fit("segmenter"),
+        image_shape_=(64, 64, 1),  # patch_size="auto": still (2, 2)
+        classes_=classes,
+        _class_weight=[1.0] * len(classes),
+    )
+    assert len(_load_quickly(crafted).classes_) == 50_000
+
+
+def test_lines_too_high_for_a_recogniser_are_refused_at_fit_and_at_load():
+    from skrnn import RNNSequenceRecognizer
+
+    with pytest.raises(ValueError, match="lines 4097 pixels high.*at most 4096"):
+        RNNSequenceRecognizer(**TINY).fit(np.zeros((2, 4097, 3)), ["1", "2"])
+    recognizer = skrnn.load(io.BytesIO(_recognizer_file()))
+    crafted = _claiming(recognizer, image_shape_=(100_000, 16, 1))
+    _load_quickly(crafted, "lines 100000 pixels high")
+
+
+def test_the_plugin_package_of_a_missing_cell_is_named_as_the_file_s_claim(saved_files):
+    from skrnn.exceptions import MissingCellError
+
+    def edit(model):
+        model["cell"] = {"name": "fast_cell", "distribution": "fast-cells", "entry_point": "x:y"}
+
+    with pytest.raises(
+        MissingCellError,
+        match="file says it comes from the plugin package 'fast-cells'.*read from the file",
+    ):
+        _load_bytes(_edited(saved_files["classifier"], edit))
