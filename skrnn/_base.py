@@ -857,8 +857,10 @@ class BaseRNNEstimator(BaseEstimator):
                 except Exception as exc:
                     if not is_out_of_memory(exc):
                         raise
-                    first_failed = first_failed or stop - start
-                    batch_size = self._smaller_inference_batch(stop - start, exc)
+                    # a padded batch held batch_size images, whatever the real rows
+                    failed = batch_size if fixed_size else stop - start
+                    first_failed = first_failed or failed
+                    batch_size = self._smaller_inference_batch(failed, exc)
                     continue
                 results.add(start, stop, result)
                 start = stop

@@ -92,7 +92,7 @@ _ERRORS = {
         FloatingPointError,
         *(getattr(exceptions, name) for name in exceptions.__all__),
     )
-    if issubclass(error, Exception)
+    if issubclass(error, Exception) and not issubclass(error, Warning)
 }
 
 

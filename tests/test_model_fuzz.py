@@ -799,7 +799,7 @@ def _claiming(estimator, **fitted) -> bytes:
 def _resident_growth(call) -> int:
     """How far the process's resident memory rose above its level before ``call``, at its
     peak while ``call`` ran (torch's allocations too), in bytes: Linux's peak, reset through
-    /proc/self/clear_refs. 0 where the peak cannot be reset."""
+    /proc/self/clear_refs; the test is skipped where the peak cannot be reset."""
 
     def status(field):
         with open("/proc/self/status") as lines:
@@ -809,8 +809,7 @@ def _resident_growth(call) -> int:
         with open("/proc/self/clear_refs", "w") as clear:
             clear.write("5")
     except OSError:
-        call()
-        return 0
+        pytest.skip("the peak of resident memory cannot be reset here (/proc/self/clear_refs)")
     before = status("VmRSS:")
     call()
     return status("VmHWM:") - before

@@ -153,8 +153,20 @@ def test_prediction_goes_on_with_smaller_batches(error):
     with pytest.warns(RuntimeWarning) as record:
         probabilities = clf.predict_proba(X)
     assert [str(w.message) for w in record] == [
-        "Prediction ran out of memory on cpu with 16 images a batch; it went on with 2."
+        # 16 images padded to the CPU's inference batch
+        "Prediction ran out of memory on cpu with 128 images a batch; it went on with 2."
     ]
+    np.testing.assert_allclose(probabilities, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("error", [CUDA_OOM, CPU_OOM])
+def test_one_image_goes_on_with_smaller_padded_batches(error):
+    # a call's batches are padded to one size: running out of memory on one image halves that
+    clf = RNNImageClassifier(**TINY).fit(X, Y)
+    expected = clf.predict_proba(X[:1])
+    _fail_above(clf.net_.module_, 3, error)
+    with pytest.warns(RuntimeWarning, match="with 128 images a batch; it went on with 2"):
+        probabilities = clf.predict_proba(X[:1])
     np.testing.assert_allclose(probabilities, expected, atol=1e-6)
 
 

@@ -243,5 +243,5 @@ def test_an_lstm_in_bfloat16_trains_where_onednn_has_no_avx512(tmp_path):
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    # one warning where the kernel was missing; none where AVX2 already has it
-    assert done.stdout.split()[-1] in {"0", "1"}
+    # oneDNN's bfloat16 LSTM needs AVX-512: capped at AVX2, the probe fails and warns once
+    assert done.stdout.split()[-1] == "1"
