@@ -19,6 +19,7 @@ from ._base import MAX_AUTO_EPOCHS, BaseRNNEstimator
 from ._data import ArrayDataset, as_batch_source, small_to_device
 from ._docs import fill_parameter_docs
 from ._labels import ClassLabelsMixin
+from ._limits import check_generator_size
 from ._pixelgrid import READERS, GridPixelModel
 from ._pixelrnn import PixelRNN
 from ._utils import seed_from
@@ -687,6 +688,8 @@ class RNNImageGenerator(DensityMixin, ClassLabelsMixin, BaseRNNEstimator):
 
     def _check_fitted(self) -> None:
         super()._check_fitted()
+        orderings = self.orderings if isinstance(self.orderings, numbers.Integral) else 1
+        check_generator_size(self.image_shape_, int(orderings))
         levels, n_levels = self.levels_, self.n_levels_
         if (
             not isinstance(n_levels, numbers.Integral)

@@ -9,7 +9,8 @@ size such a file carries is therefore bounded here before anything of that size 
   :mod:`skrnn._archive`;
 * the image shape a model was fitted on (:func:`check_image_size`): at most ``MAX_IMAGE_SIDE``
   values along each axis and ``MAX_IMAGE_VALUES`` in all, and line images of at most
-  ``MAX_LINE_HEIGHT`` rows for the recogniser;
+  ``MAX_LINE_HEIGHT`` rows for the recogniser, and at most ``MAX_GENERATOR_VALUES`` values in
+  all of a generator's orderings (:func:`check_generator_size`);
 * the work of the check that a loaded model gives finite outputs (:func:`probe_pixels`): it
   reads a crop of at most ``PROBE_PIXELS`` pixels, fewer for a large model.
 
@@ -44,6 +45,12 @@ MAX_IMAGE_VALUES = 1 << 28
 # The recogniser reads each column of a line whole: lines are 32 to 128 pixels high.
 MAX_LINE_HEIGHT = 1 << 12
 
+# A generator holds every ordering of an image's values as two int64 permutations, built with
+# the network before any weight is read (the grid readers' weights do not grow with the image):
+# at most MAX_GENERATOR_VALUES values in all orderings, 2 x 16 MiB (512 x 512 grey images in 8
+# orderings, 1024 x 1024 in 2; PixelRNN's largest images were 64 x 64 x 3).
+MAX_GENERATOR_VALUES = 1 << 21
+
 # The check of a loaded model's outputs reads a crop of at most PROBE_PIXELS pixels (32 x 32),
 # and at most PROBE_WORK // (the model's weight values) of them, so that it takes about as long
 # as reading a small model and never much longer than reading the weights of a large one.
@@ -65,6 +72,18 @@ def check_image_size(shape, name: str = "image_shape_") -> None:
         raise ValueError(
             f"{name}={tuple(shape)!r:.80} is larger than a model file may describe: at most "
             f"{MAX_IMAGE_SIDE:,} values along an axis and {MAX_IMAGE_VALUES:,} in an image."
+        )
+
+
+def check_generator_size(shape, orderings: int) -> None:
+    """Raise :class:`ValueError` if a generator of images of ``shape`` read in ``orderings``
+    orderings would hold more than ``MAX_GENERATOR_VALUES`` values of permutations."""
+    values = math.prod(shape) * orderings
+    if values > MAX_GENERATOR_VALUES:
+        raise ValueError(
+            f"image_shape_={tuple(shape)!r:.80} with orderings={orderings} is larger than a "
+            f"generator's file may describe: at most {MAX_GENERATOR_VALUES:,} values in all "
+            f"orderings, got {values:,}."
         )
 
 

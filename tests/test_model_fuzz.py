@@ -868,6 +868,14 @@ def test_a_generator_of_large_images_loads_quickly_as_the_check_reads_its_first_
     assert loaded.image_shape_ == shape
 
 
+def test_a_generator_whose_orderings_would_fill_memory_is_refused_quickly():
+    """A grid reader's weights do not grow with the image, but its orderings do: 8 orderings
+    of a claimed 4096 x 4096 image built 2 x 1 GiB of permutations before any weight was read."""
+    generator = RNNImageGenerator(**TINY, embedding_dim=4, reader="rows", orderings=8)
+    crafted = _claiming(generator.fit(LEVELS), image_shape_=(520, 520, 1))
+    _load_quickly(crafted, "at most 2,097,152 values in all orderings")
+
+
 def test_a_segmenter_of_many_classes_checks_a_crop_fit_for_them():
     """The check of a 32 x 32 crop held 400 MB of outputs for 50,000 classes; it reads fewer
     pixels of a larger model."""
