@@ -163,8 +163,8 @@ def png_masks(folder: Path, classes, *, count: int, palette=None) -> Iterator[Wr
     def write(first, predicted, proba, names):
         for i, mask in enumerate(predicted):
             name = mask_file_name(names[i]) if names is not None else f"{first + i:0{digits}d}.png"
-            write_atomically(
-                folder / name, mask_png(mask, sixteen_bit=sixteen_bit, palette=palette)
-            )
+            # a link in the folder is replaced, never followed: it could point at an input
+            png = mask_png(mask, sixteen_bit=sixteen_bit, palette=palette)
+            write_atomically(folder / name, png, follow_links=False)
 
     yield write

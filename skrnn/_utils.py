@@ -228,7 +228,9 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def open_atomically(path, mode: str = "wb", **open_args) -> Iterator[IO]:
+def open_atomically(
+    path, mode: str = "wb", *, follow_links: bool = True, **open_args
+) -> Iterator[IO]:
     """Open a file that replaces ``path`` whole when the body ends, and not at all if it raises.
 
     The body writes to a temporary file in the folder of ``path``; at its end the file is
@@ -238,7 +240,9 @@ def open_atomically(path, mode: str = "wb", **open_args) -> Iterator[IO]:
 
     A file that already exists keeps its mode (a private ``0o600`` model stays private); a new
     file gets the mode of any new file (``0o666`` less the umask). A symbolic link at ``path``
-    keeps pointing at the file, which is replaced where the link points.
+    keeps pointing at the file, which is replaced where the link points; with
+    ``follow_links=False`` the link itself is replaced by the file (for files written into a
+    folder by name, where a link could point at anything, an input included).
 
     Parameters
     ----------
@@ -246,6 +250,8 @@ def open_atomically(path, mode: str = "wb", **open_args) -> Iterator[IO]:
         The file to write.
     mode : {"wb", "w"}, default="wb"
         Bytes or text.
+    follow_links : bool, default=True
+        Replace the file a symbolic link at ``path`` points to, or else the link.
     **open_args
         Passed on to :func:`open` (e.g. ``newline=""`` for a CSV).
 
@@ -256,11 +262,15 @@ def open_atomically(path, mode: str = "wb", **open_args) -> Iterator[IO]:
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}.")
-    target = Path(os.path.realpath(os.fspath(path)))
+    target = Path(os.path.realpath(os.fspath(path)) if follow_links else os.path.abspath(path))
     try:
-        file_mode = stat.S_IMODE(os.stat(target).st_mode)
+        existing = os.lstat(target)  # a link here only where it is not followed
     except FileNotFoundError:
+        existing = None
+    if existing is None or stat.S_ISLNK(existing.st_mode):
         file_mode = 0o666 & ~_umask()
+    else:
+        file_mode = stat.S_IMODE(existing.st_mode)
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         os.chmod(temporary, file_mode)
@@ -275,8 +285,9 @@ def open_atomically(path, mode: str = "wb", **open_args) -> Iterator[IO]:
         raise
 
 
-def write_atomically(path, data: bytes) -> None:
+def write_atomically(path, data: bytes, *, follow_links: bool = True) -> None:
     """Write ``data`` to ``path`` whole or not at all, through :func:`open_atomically` (which
-    says how: a temporary file and a rename; an existing file keeps its mode)."""
-    with open_atomically(path, "wb") as file:
+    says how: a temporary file and a rename; an existing file keeps its mode; a link is
+    followed unless ``follow_links=False``)."""
+    with open_atomically(path, "wb", follow_links=follow_links) as file:
         file.write(data)

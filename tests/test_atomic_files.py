@@ -55,3 +55,15 @@ def test_text_is_written_with_the_options_given(tmp_path):
     with open_atomically(path, "w", newline="") as file:
         file.write("a\r\nb\n")
     assert path.read_bytes() == b"a\r\nb\n"
+
+
+def test_a_link_is_replaced_not_followed_when_asked(tmp_path):
+    # masks written into a folder by name: a link there must not lead to an input image
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"the photo")
+    (tmp_path / "masks").mkdir()
+    link = tmp_path / "masks" / "photo.png"
+    link.symlink_to(photo)
+    write_atomically(link, b"a mask", follow_links=False)
+    assert photo.read_bytes() == b"the photo"
+    assert not link.is_symlink() and link.read_bytes() == b"a mask"
