@@ -260,6 +260,12 @@ class Checkpoint(Callback):
                     "create the folder or pass a path in an existing one."
                 )
             return None
+        return self.parse(path)
+
+    def parse(self, file) -> dict:
+        """The saved state of this fit in ``file`` (the checkpoint's path, or a binary file
+        object holding its bytes, as the processes of a distributed fit get them), checked as
+        :meth:`read` says."""
         source = f"The checkpoint {os.fspath(self.path)!r}"
 
         def not_a_checkpoint(problem):
@@ -275,7 +281,7 @@ class Checkpoint(Callback):
             )
 
         # Read within the limits of model files (skrnn._limits), whatever the file declares.
-        with open_archive(path, not_a_checkpoint, _WRITTEN_BY) as archive:
+        with open_archive(file, not_a_checkpoint, _WRITTEN_BY) as archive:
             info = check_entries(archive, _ENTRY_LIMITS, not_a_checkpoint, only=STATE_ENTRY)
             data = read_entry(archive, info[STATE_ENTRY], damaged, limit=MAX_JSON_BYTES)
             state = json_object(data, damaged, STATE_ENTRY)

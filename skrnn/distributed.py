@@ -38,10 +38,10 @@ import contextlib
 import datetime
 import hashlib
 import inspect
+import io
 import multiprocessing
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -465,17 +465,30 @@ def same_data_everywhere(group: Group, estimator, images, targets) -> None:
 def checkpoint_from_main(group: Group, checkpoint: Checkpoint) -> dict | None:
     """What ``checkpoint.read()`` gives on rank 0, in every process.
 
-    Rank 0 reads the file and checks that it is this fit's (an error there is raised in every
-    process), then sends the file's bytes and the fit's identity (which only rank 0 computes,
-    as JSON); every other process reads those bytes as rank 0 read the file, from a copy in a
-    temporary folder.
+    Rank 0 reads the file's bytes once and checks them as this fit's checkpoint (an error there
+    is raised in every process), then sends those bytes and the fit's identity (which only
+    rank 0 computes, as JSON); every process takes its state from the same bytes, so a file
+    replaced meanwhile cannot give the processes different states.
     """
     saved = None
 
     def read() -> bytes:
         nonlocal saved
-        saved = checkpoint.read()
-        return b"" if saved is None else Path(os.fspath(checkpoint.path)).read_bytes()
+        path = Path(os.fspath(checkpoint.path))
+        if not path.exists():
+            checkpoint.read()  # None, or the error that its folder does not exist
+            return b""
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if size > _MAX_CHECKPOINT_BYTES:
+                raise exceptions.ModelFileError(
+                    f"The checkpoint {os.fspath(checkpoint.path)!r} holds {size:,} bytes, more "
+                    f"than a distributed fit sends ({_MAX_CHECKPOINT_BYTES:,}). Delete it to "
+                    "start the fit afresh."
+                )
+            data = file.read(size)
+        saved = checkpoint.parse(io.BytesIO(data))
+        return data
 
     during = "while reading the checkpoint"
     data = group.from_main(read, _MAX_CHECKPOINT_BYTES, during)
@@ -484,10 +497,7 @@ def checkpoint_from_main(group: Group, checkpoint: Checkpoint) -> dict | None:
     identity = group.from_main(lambda: dumps(checkpoint.identity), during=during)
     if group.main:
         return saved
-    with tempfile.TemporaryDirectory(prefix="skrnn-checkpoint-") as folder:
-        copy = Path(folder) / Path(os.fspath(checkpoint.path)).name
-        copy.write_bytes(data)
-        return Checkpoint(copy, loads(identity), writes=False).read()
+    return Checkpoint(checkpoint.path, loads(identity), writes=False).parse(io.BytesIO(data))
 
 
 def _mixed(*numbers: int) -> int:
