@@ -775,16 +775,20 @@ def _unsuited(args, error: Exception) -> UsageError:
 
 
 def _folder_chunks(files: list, args, image_size, color_mode):
-    """``(images, their files)`` of a folder, a chunk at a time: never the whole in memory."""
-    for start in range(0, len(files), _STREAM_CHUNK):
-        try:
-            yield _read_files(
-                files[start : start + _STREAM_CHUNK], image_size, color_mode, args.skip_errors
-            )
-        except (ValueError, OSError) as error:
-            raise UsageError(
-                f"Cannot read the images of {_data_name(args)}: {_cli_wording(_message(error))}"
-            ) from None
+    """``(images, their files)`` of a folder, a chunk at a time: never the whole in memory;
+    every chunk at the depth of the whole folder, read from the files' headers first."""
+    from ._folders import common_depth, to_depth
+
+    try:
+        depth = common_depth(files)
+        for start in range(0, len(files), _STREAM_CHUNK):
+            chunk = files[start : start + _STREAM_CHUNK]
+            images, names = _read_files(chunk, image_size, color_mode, args.skip_errors)
+            yield to_depth(images, depth), names
+    except (ValueError, OSError) as error:
+        raise UsageError(
+            f"Cannot read the images of {_data_name(args)}: {_cli_wording(_message(error))}"
+        ) from None
 
 
 def _array_chunks(X, filenames):

@@ -440,6 +440,59 @@ def _and_more(files: list[Path]) -> str:
     return f"{files[0]}" + (f" and {len(files) - 1} more" if len(files) > 1 else "")
 
 
+# The dtype Pillow decodes a file of each wide mode into; every other mode gives uint8.
+_MODE_DTYPES = {
+    "I": np.dtype(np.int32),
+    "F": np.dtype(np.float32),
+    **{mode: np.dtype(np.uint16) for mode in ("I;16", "I;16L", "I;16B", "I;16N")},
+}
+
+
+def common_depth(files) -> np.dtype | None:
+    """The dtype that :func:`read_images` gives ``files`` read together, from their headers
+    alone (nothing is decoded); None where none of them can be opened.
+
+    A reader of a long list a chunk at a time gives every chunk this depth
+    (:func:`to_depth`), so an 8-bit file is read on the same scale whether or not a 16-bit
+    file shares its chunk.
+
+    Raises
+    ------
+    ValueError
+        If the files mix depths that cannot meet (a 32-bit file beside another depth).
+    """
+    firsts: dict[np.dtype, Path] = {}  # each depth, and the first file of it
+    for file in map(Path, files):
+        try:
+            with _open(file) as image:
+                dtype = _MODE_DTYPES.get(image.mode, np.dtype(np.uint8))
+        except Exception:  # an unreadable file is reported (or skipped) when it is read
+            continue
+        if dtype not in firsts:
+            firsts[dtype] = file
+            if len(firsts) > 1 and not set(firsts) <= _SCALED_DEPTHS:
+                first_dtype, first_file = next(iter(firsts.items()))
+                raise _depth_clash("images", file, dtype, first_file, first_dtype)
+    return max(firsts, key=lambda dtype: dtype.itemsize, default=None)
+
+
+def to_depth(images: np.ndarray, dtype: np.dtype | None) -> np.ndarray:
+    """``images`` of :func:`read_images` at the ``dtype`` of :func:`common_depth`: 8-bit
+    values times 257 for uint16 (the rule of :class:`ImageSet`), the rest as they are."""
+    if dtype == np.uint16 and images.dtype == np.uint8:
+        return images.astype(np.uint16) * np.uint16(257)
+    return images
+
+
+def _depth_clash(what: str, file: Path, dtype, first_file: Path, first_dtype) -> ValueError:
+    return ValueError(
+        f"The {what} mix bit depths that have no common scale: {file} is {_depth(dtype)} but "
+        f"{first_file} is {_depth(first_dtype)}. 8-bit and 16-bit files are read together (the "
+        "8-bit values times 257), but 32-bit files (integer or float) have no fixed range to "
+        "meet other depths at. Save them all at one depth."
+    )
+
+
 class ImageSet:
     """Images read one at a time into one set, each checked against the first as it comes.
 
@@ -475,13 +528,7 @@ class ImageSet:
             )
         depths = {first.dtype, image.dtype}
         if len(depths) > 1 and not depths <= _SCALED_DEPTHS:
-            raise ValueError(
-                f"The {self.what} mix bit depths that have no common scale: {file} is "
-                f"{_depth(image.dtype)} but {first_file} is {_depth(first.dtype)}. 8-bit and "
-                "16-bit files are read together (the 8-bit values times 257), but 32-bit "
-                "files (integer or float) have no fixed range to meet other depths at. Save "
-                "them all at one depth."
-            )
+            raise _depth_clash(self.what, file, image.dtype, first_file, first.dtype)
 
     def add(self, decoded: _Decoded, file: Path) -> None:
         """Add a file's image after :meth:`check`."""

@@ -191,3 +191,22 @@ def test_eight_bit_folders_are_unchanged_and_give_no_warning(tmp_path):
         images = load_image_folder(tmp_path).data
     assert images.dtype == np.uint8
     np.testing.assert_array_equal(images[:, 0, 1], [[255] * 3, [4, 5, 6], [255] * 3])
+
+
+def test_a_long_list_read_a_chunk_at_a_time_meets_at_the_depth_of_the_whole(tmp_path):
+    # skrnn predict reads a folder a chunk at a time: an 8-bit file must be read on the same
+    # scale whether or not a 16-bit file shares its chunk
+    from skrnn._folders import common_depth, to_depth
+
+    save(tmp_path / "a8.png", np.array([[0, 1, 128, 255]], np.uint8))
+    save(tmp_path / "b16.png", np.array([[0, 257, 4095, 65535]], np.uint16))
+    files = [tmp_path / "a8.png", tmp_path / "b16.png"]
+    assert common_depth(files) == np.uint16 and common_depth(files[:1]) == np.uint8
+    alone = to_depth(read_images(files[:1]), common_depth(files))
+    with pytest.warns(UserWarning, match="257"):
+        together = read_images(files)
+    np.testing.assert_array_equal(alone[0], together[0])
+    save(tmp_path / "c.tif", np.array([[0.5]], np.float32))
+    with pytest.raises(ValueError, match=r"c\.tif is 32-bit float but .*a8\.png is 8-bit"):
+        common_depth([*files, tmp_path / "c.tif"])
+    assert common_depth([tmp_path / "missing.png"]) is None

@@ -317,3 +317,18 @@ def test_masks_of_chunks_of_other_sizes_go_to_pngs_not_to_one_array(
     )
     sizes = {name: Image.open(tmp_path / "masks" / name).size for name in ("a.png", "b.png")}
     assert sizes == {"a.png": (8, 8), "b.png": (10, 12)}
+
+
+def test_a_folder_mixing_depths_is_read_at_one_depth_in_every_chunk(
+    files, tmp_path, monkeypatch, capsys
+):
+    # a.png (8-bit) and b.png (the same photo in 16 bits) fall in different chunks
+    photos = tmp_path / "photos"
+    write_photos(photos, ["a.png"], size=16, seed=1)
+    eight = np.asarray(Image.open(photos / "a.png"))
+    Image.fromarray(eight.astype(np.uint16) * np.uint16(257)).save(photos / "b.png")
+    monkeypatch.setattr("skrnn._cli._STREAM_CHUNK", 1)
+    status, _ = run(["predict", files["seg_model"], photos, "-o", f"{tmp_path}/masks/"], capsys)
+    assert status == 0
+    masks = [np.asarray(Image.open(tmp_path / "masks" / name)) for name in ("a.png", "b.png")]
+    np.testing.assert_array_equal(masks[0], masks[1])
