@@ -560,6 +560,7 @@ def _cv(args) -> int:
     from sklearn.model_selection import KFold, ParameterGrid, StratifiedKFold
     from sklearn.utils import _safe_indexing
 
+    from ._groups import describe_groups, group_folds
     from ._search import (
         best_index,
         cell_grid,
@@ -601,9 +602,10 @@ def _cv(args) -> int:
                 f"{halving_epochs!r}."
             )
     json_path = _output_file(args.json, "--json", [("the data", args.data)]) if args.json else None
-    X, y, task, _ = load_data(
+    X, y, task, filenames = load_data(
         args.data, image_size=args.image_size, color_mode=args.color_mode, **_data_options(args)
     )
+    groups = None if args.groups is None else _read_groups(args, filenames, len(X))
     estimator = _make_estimator(task, args.random_state)
     param_grid = cell_grid(args.cells, params)
     _check_params(estimator, list(ParameterGrid(param_grid)), (X, y, _data_name(args)))
@@ -623,7 +625,10 @@ def _cv(args) -> int:
         splitter = StratifiedKFold(args.folds, shuffle=True, random_state=args.random_state)
         scoring, score_name, column = None, "accuracy", "accuracy"
     try:  # the folds now, so that too many of them stop before any training
-        folds = list(splitter.split(np.zeros(len(X)), y))
+        if groups is None:
+            folds = list(splitter.split(np.zeros(len(X)), y))
+        else:  # whole groups held out: a score on groups that no training fold saw
+            folds = group_folds(groups, args.folds)
     except ValueError as error:
         raise UsageError(
             f"--folds {args.folds} does not suit {_data_name(args)}: {_message(error)}"
@@ -638,6 +643,11 @@ def _cv(args) -> int:
         )
     if not args.quiet:
         print(f"{_data_name(args)}: {_describe(X)}, {task}, scored by {score_name}.")
+        if groups is not None:
+            print(
+                f"--groups {args.groups}: {describe_groups(groups)}; every fold holds whole "
+                "groups out (GroupKFold)."
+            )
     if args.halving:
         search = halving_search(
             estimator,
@@ -674,6 +684,7 @@ def _cv(args) -> int:
             "estimator": type(estimator).__name__,
             "scoring": score_name,
             "folds": args.folds,
+            **({} if groups is None else {"groups": _group_report(args.groups, groups)}),
             "results": rows,
             "best": rows[best_index(search)],
         }
@@ -684,6 +695,42 @@ def _cv(args) -> int:
         if not args.quiet:
             print(f"Results written to {json_path}")
     return 0
+
+
+def _read_groups(args, filenames, n_images: int) -> np.ndarray:
+    """The group of each of the ``n_images`` images, as ``--groups`` gives it: for images read
+    from files (``filenames``), a regular expression over their file names; for an .npz file,
+    the name of the array of their groups."""
+    from ._groups import groups_from_names
+
+    if filenames is not None:
+        try:
+            return groups_from_names(filenames, args.groups)
+        except ValueError as error:
+            raise UsageError(f"--groups {error}") from None
+    path = Path(args.data)  # images from files always have names: this is the .npz file
+    with np.load(path, allow_pickle=False) as archive:  # load_data has read it already
+        if args.groups not in archive.files:
+            raise UsageError(
+                f"{path} has no array named {args.groups!r} (it has {sorted(archive.files)}); "
+                "for an .npz file, --groups names the array of each image's group."
+            )
+        try:
+            groups = archive[args.groups]
+        except ValueError as error:  # e.g. an array of Python objects
+            raise UsageError(f"Cannot read {args.groups} in {path}: {_message(error)}") from None
+    if groups.shape != (n_images,):
+        raise UsageError(
+            f"{args.groups} in {path} has shape {groups.shape}; --groups needs one group per "
+            f"image, an array of shape ({n_images},)."
+        )
+    return groups
+
+
+def _group_report(spec: str, groups) -> dict:
+    """``--groups`` and the size of each group, for the JSON report."""
+    names, sizes = np.unique(groups, return_counts=True)
+    return {"spec": spec, "sizes": {str(n): int(s) for n, s in zip(names, sizes, strict=True)}}
 
 
 def _train(args) -> int:
@@ -1192,7 +1239,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Cross-validate RNNImageClassifier (accuracy) or, for masks, RNNSegmenter (mean "
             "IoU) for every combination of --cells and --param values, as one GridSearchCV "
             "over every setting and fold, and print the mean and standard deviation of the "
-            "score, the mean fit time and the rank of each."
+            "score, the mean fit time and the rank of each. With --groups, every fold holds "
+            "whole groups out."
         ),
         epilog="example: skrnn cv data.npz --cells rnn gru --param hidden_size=32,64 "
         "--param max_epochs=10 --json results.json",
@@ -1219,6 +1267,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=_halving_factor,
         default=None,
         help="with --halving: each round keeps 1/FACTOR of the settings (default: 3)",
+    )
+    cv.add_argument(
+        "--groups",
+        metavar="SPEC",
+        help="hold whole groups of images out in every fold (drives, writers, patients: "
+        "scikit-learn's GroupKFold): for an .npz DATA the name of its array of each image's "
+        "group; for images read from files a regular expression searched in each file name, "
+        "whose first group in brackets (or whole match) is the group, e.g. '^([^_]+)_' for the "
+        "part before the first _",
     )
     cv.add_argument("--random-state", type=_seed, default=0, help="seed (default: 0)")
     cv.add_argument("--json", metavar="PATH", help="also write the results as JSON")
