@@ -4,7 +4,7 @@ Takes the CamVid folder in the SegNet layout (train/, trainannot/, val/, valanno
 is void and ignored), as a user would pass their own copy:
 
     python benchmarks/camvid.py ../shared/data/camvid/CamVid [--n-train 20] [--figure F.png]
-                                [--param max_epochs=40 ...] [--no-forest]
+                                [--param max_epochs=40 ...] [--no-forest] [--select lodo]
 
 Both models train on the same training photos (all 367, or ``--n-train`` drawn with the
 random state) and are scored on the 101 validation photos. The baseline is the classic
@@ -15,6 +15,15 @@ speed, pixel accuracy and mean and per-class IoU; ``--figure`` saves photos, tru
 both models' masks. The mean IoU is also given on two fixed halves of the validation photos:
 the half the defaults were chosen on, and the half held out from every choice. Needs the
 ``bench`` extra (scikit-image, matplotlib, pillow).
+
+``--select lodo`` scores the configuration the way a choice of defaults must be scored: leave
+one drive out over the train and val frames (three drives: 0001TP, 0006R0, 0016E5; a frame's
+drive is its file name's part before the first ``_``). Each drive is scored by a model trained
+on the frames of the other two (``--n-train`` of them, drawn with the random state), and the
+per-drive and mean mean IoU are printed, with the usual val score only beside them: the val
+frames are all of 0016E5, a drive whose other frames are in train/, so the val score is that of
+a drive the model has seen. ``--n-test`` scores that many frames of each held-out drive (a smoke
+test); the default is all.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import numpy as np
 
 from skrnn import RNNSegmenter
 from skrnn._cli import parse_params
+from skrnn._groups import describe_groups, groups_from_names
 from skrnn.datasets import load_segmentation_folder
 from skrnn.metrics import iou_per_class
 
@@ -63,6 +73,8 @@ PALETTE = np.array(
     dtype=np.uint8,
 )
 PIXELS_PER_IMAGE = 600
+# A CamVid frame's drive: its file name's part before the first _ (0016E5 of 0016E5_07959.png).
+DRIVE = r"^([^_]+)_"
 
 
 def pixel_features(image):
@@ -148,6 +160,44 @@ def report(name, truth, predicted, seconds, speed):
     }
 
 
+def leave_one_drive_out(train, val, params, args):
+    """The mean IoU of each drive of the train and val frames, scored by an RNNSegmenter
+    trained on the frames of the other drives: ``{drive: (train frames, epochs, mean IoU)}``."""
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    images = np.concatenate([train.data, val.data])
+    masks = np.concatenate([train.target, val.target])
+    drives = groups_from_names([*train.filenames, *val.filenames], DRIVE)
+    print(f"leave one drive out over train/ and val/: {describe_groups(drives)}")
+    rng = np.random.default_rng(args.random_state)
+    scores = {}
+    for fit_on, held_out in LeaveOneGroupOut().split(images, groups=drives):
+        drive = drives[held_out[0]]
+        if args.n_train is not None:
+            fit_on = np.sort(rng.choice(fit_on, min(args.n_train, len(fit_on)), replace=False))
+        if args.n_test is not None:
+            held_out = held_out[: args.n_test]
+        model = RNNSegmenter(ignore_label=VOID, random_state=args.random_state, **params)
+        model.fit(images[fit_on], masks[fit_on])
+        miou = mean_iou(masks[held_out], model.predict(images[held_out]))[0]
+        scores[drive] = (len(fit_on), model.n_iter_, miou)
+        print(f"  {drive} held out ({len(held_out)} frames): mean IoU {miou:.4f}", flush=True)
+    return scores
+
+
+def print_lodo(label, scores, val_miou, val_drives):
+    print(f"\nleave one drive out, {label}")
+    print(f"{'held-out drive':<16}  {'trained on':>10}  {'epochs':>6}  {'mean IoU':>8}")
+    for drive, (n_fit, epochs, miou) in scores.items():
+        print(f"{drive:<16}  {n_fit:10d}  {epochs:6d}  {miou:8.4f}")
+    mean = np.mean([miou for *_, miou in scores.values()])
+    print(f"{'mean over drives':<16}  {'':>10}  {'':>6}  {mean:8.4f}")
+    print(
+        f"beside it, val only: {val_miou:.4f} (val/ is all {', '.join(val_drives)}, a drive "
+        "train/ also holds: a score on a drive the model has seen)"
+    )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path, help="the CamVid folder (train/, trainannot/, ...)")
@@ -156,11 +206,23 @@ def main(argv=None):
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--no-forest", action="store_true", help="skip the forest baseline")
     parser.add_argument("--figure", type=Path, default=None, help="save example masks here")
+    parser.add_argument(
+        "--select",
+        choices=["val", "lodo"],
+        default="val",
+        help="val: score on val/ only; lodo: also leave one drive out over train/ and val/, "
+        "with val only beside it",
+    )
+    parser.add_argument(
+        "--n-test", type=int, default=None, help="lodo: score this many frames of each drive"
+    )
     args = parser.parse_args(argv)
     params = {name: value for name, (value, *_) in parse_params(args.param).items()}
 
     train = load_segmentation_folder(args.root / "train", args.root / "trainannot")
     val = load_segmentation_folder(args.root / "val", args.root / "valannot")
+    if args.select == "lodo":
+        lodo = leave_one_drive_out(train, val, params, args)
     X, y = train.data, train.target
     if args.n_train is not None:
         chosen = np.random.default_rng(args.random_state).choice(
@@ -180,6 +242,9 @@ def main(argv=None):
     label = f"RNNSegmenter({', '.join(args.param) or 'defaults'}), {model.n_iter_} epochs"
     results.append(report(label, val.target, predicted, fit, speed))
     masks.append(("RNNSegmenter", predicted))
+    if args.select == "lodo":
+        val_drives = np.unique(groups_from_names(val.filenames, DRIVE))
+        print_lodo(label.rsplit(", ", 1)[0], lodo, results[0]["miou"], val_drives)
 
     if not args.no_forest:
         start = time.perf_counter()
